@@ -1,0 +1,116 @@
+//! In-memory `CartStore`: lines per user under one lock, so an add is one
+//! atomic read-modify-write (the upsert a database does in one statement).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::carts::domain::{CartLine, ProductSnapshot};
+use crate::ports::carts::{CartStore, CartWriteError};
+use crate::ports::{PortError, Probe};
+
+#[derive(Default)]
+pub struct MemoryCartStore {
+    carts: Mutex<HashMap<Uuid, Vec<CartLine>>>,
+}
+
+impl MemoryCartStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Vec<CartLine>>> {
+        self.carts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl Probe for MemoryCartStore {
+    async fn ping(&self) -> Result<(), PortError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CartStore for MemoryCartStore {
+    async fn lines(&self, user: Uuid) -> Result<Vec<CartLine>, PortError> {
+        Ok(self.lock().get(&user).cloned().unwrap_or_default())
+    }
+
+    async fn add(
+        &self,
+        user: Uuid,
+        product: &ProductSnapshot,
+        quantity: u32,
+        max_quantity: u32,
+    ) -> Result<CartLine, CartWriteError> {
+        let mut carts = self.lock();
+        let lines = carts.entry(user).or_default();
+        match lines.iter_mut().find(|l| l.product_id == product.id) {
+            Some(line) => {
+                if line.quantity + quantity > max_quantity {
+                    return Err(CartWriteError::LimitExceeded { current: line.quantity });
+                }
+                line.quantity += quantity;
+                line.refresh(product);
+                Ok(line.clone())
+            }
+            None => {
+                if quantity > max_quantity {
+                    return Err(CartWriteError::LimitExceeded { current: 0 });
+                }
+                let line = CartLine::new(product, quantity, Utc::now());
+                lines.push(line.clone());
+                Ok(line)
+            }
+        }
+    }
+
+    async fn set_quantity(&self, user: Uuid, product_id: Uuid, quantity: u32) -> Result<(), CartWriteError> {
+        let mut carts = self.lock();
+        let line = carts
+            .get_mut(&user)
+            .and_then(|lines| lines.iter_mut().find(|l| l.product_id == product_id))
+            .ok_or(CartWriteError::NotFound)?;
+        line.quantity = quantity;
+        Ok(())
+    }
+
+    async fn remove(&self, user: Uuid, product_id: Uuid) -> Result<bool, PortError> {
+        let mut carts = self.lock();
+        let Some(lines) = carts.get_mut(&user) else { return Ok(false) };
+        let before = lines.len();
+        lines.retain(|l| l.product_id != product_id);
+        Ok(lines.len() < before)
+    }
+
+    async fn clear(&self, user: Uuid) -> Result<(), PortError> {
+        self.lock().remove(&user);
+        Ok(())
+    }
+
+    async fn refresh_product(&self, product: &ProductSnapshot) -> Result<u64, PortError> {
+        let mut carts = self.lock();
+        let mut changed = 0;
+        for line in carts.values_mut().flatten().filter(|l| l.product_id == product.id) {
+            if line.refresh(product) {
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn remove_product(&self, product_id: Uuid) -> Result<u64, PortError> {
+        let mut carts = self.lock();
+        let mut removed = 0;
+        for lines in carts.values_mut() {
+            let before = lines.len();
+            lines.retain(|l| l.product_id != product_id);
+            removed += (before - lines.len()) as u64;
+        }
+        Ok(removed)
+    }
+}

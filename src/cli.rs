@@ -1,0 +1,31 @@
+//! The `agora` command line.
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "agora", version, about = "Agora e-commerce backend")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run every service in this process, behind the gateway (the default).
+    Run,
+    /// Run one service as its own process (production topology).
+    Serve {
+        #[arg(value_enum)]
+        service: ServiceName,
+    },
+    /// Print the effective configuration, secrets redacted.
+    Config,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceName {
+    Gateway,
+    Users,
+    Products,
+    Carts,
+}

@@ -1,0 +1,90 @@
+//! Forwarding: resolve the route, authenticate if it asks for it, replace the
+//! identity headers, and pass the request (body read within the 1 MiB limit) to
+//! the service, in-process or over HTTP. Upstream failures become JSON 503/504.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+
+use super::auth::AuthCache;
+use super::routes::{self, Access, Service};
+use crate::http::identity::bearer;
+use crate::http::upstream::Upstream;
+use crate::http::{ApiError, BODY_LIMIT, USER_ID_HEADER, USER_ROLE_HEADER};
+use crate::ports::auth::TokenError;
+
+pub struct Proxy {
+    pub users: Upstream,
+    pub products: Upstream,
+    pub carts: Upstream,
+    pub auth: AuthCache,
+}
+
+/// Headers that describe one connection, not the request: never forwarded.
+const HOP_BY_HOP: [HeaderName; 6] = [
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+];
+
+pub async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
+    match forward_inner(&proxy, req).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn forward_inner(proxy: &Proxy, req: Request) -> Result<Response, ApiError> {
+    let route = routes::resolve(req.method(), req.uri().path()).ok_or(ApiError::RouteNotFound)?;
+    let (mut parts, body) = req.into_parts();
+    parts.headers.remove(USER_ID_HEADER);
+    parts.headers.remove(USER_ROLE_HEADER);
+    for h in &HOP_BY_HOP {
+        parts.headers.remove(h);
+    }
+    let token = bearer(&parts.headers).map(str::to_string);
+    if route.access == Access::User {
+        let token = token.as_deref().ok_or(ApiError::Unauthorized)?;
+        let identity = proxy.auth.identify(token).await.map_err(|e| match e {
+            TokenError::Invalid => ApiError::Unauthorized,
+            TokenError::Port(p) => p.into(),
+        })?;
+        let id = HeaderValue::from_str(&identity.user_id.to_string()).map_err(anyhow::Error::from)?;
+        parts.headers.insert(USER_ID_HEADER, id);
+        parts.headers.insert(USER_ROLE_HEADER, HeaderValue::from_static(identity.role.as_str()));
+    }
+    let body = read_body(body).await?;
+    let upstream = match route.service {
+        Service::Users => &proxy.users,
+        Service::Products => &proxy.products,
+        Service::Carts => &proxy.carts,
+    };
+    let response = upstream.call(Request::from_parts(parts, Body::from(body))).await?;
+    if route.is_logout
+        && response.status().is_success()
+        && let Some(token) = token
+    {
+        proxy.auth.forget(&token);
+    }
+    let (mut parts, body) = response.into_parts();
+    for h in &HOP_BY_HOP {
+        parts.headers.remove(h);
+    }
+    Ok(Response::from_parts(parts, body))
+}
+
+async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
+    let limited = http_body_util::Limited::new(body, BODY_LIMIT);
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::PayloadTooLarge),
+        Err(_) => Err(ApiError::MalformedJson("the body could not be read".into())),
+    }
+}

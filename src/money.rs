@@ -1,0 +1,199 @@
+//! Exact money: amounts are kept in minor units (cents) and shown in JSON as a
+//! decimal number with at most two places (`19.99`). Binary floats never hold a
+//! price; they appear only at the JSON boundary, where a shortest-round-trip
+//! decimal rendering makes the conversion exact for every two-place amount.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+/// Largest accepted amount: 1 000 000 000.00, far below where an f64 loses cents.
+const MAX_CENTS: i64 = 100_000_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money(i64);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("must be a number")]
+    NotANumber,
+    #[error("must not be negative")]
+    Negative,
+    #[error("must have at most two decimal places")]
+    TooPrecise,
+    #[error("must be at most 1000000000")]
+    TooLarge,
+}
+
+impl Money {
+    pub const ZERO: Money = Money(0);
+
+    pub fn from_cents(cents: i64) -> Self {
+        Money(cents)
+    }
+
+    pub fn cents(self) -> i64 {
+        self.0
+    }
+
+    /// Parses a plain decimal such as `19.99`, `20` or `0.5`.
+    pub fn parse(text: &str) -> Result<Self, MoneyError> {
+        let text = text.trim();
+        if text.starts_with('-') {
+            return Err(MoneyError::Negative);
+        }
+        // f64 Display never uses exponents, but a JSON number may ("1e3").
+        if text.contains(['e', 'E']) {
+            let value: f64 = text.parse().map_err(|_| MoneyError::NotANumber)?;
+            return Self::from_f64(value);
+        }
+        let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+        if whole.is_empty() && frac.is_empty()
+            || !whole.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(MoneyError::NotANumber);
+        }
+        let frac = frac.trim_end_matches('0');
+        if frac.len() > 2 {
+            return Err(MoneyError::TooPrecise);
+        }
+        let whole: i64 = if whole.is_empty() {
+            0
+        } else if whole.len() > 12 {
+            return Err(MoneyError::TooLarge);
+        } else {
+            whole.parse().map_err(|_| MoneyError::NotANumber)?
+        };
+        let mut cents_part: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| MoneyError::NotANumber)? };
+        if frac.len() == 1 {
+            cents_part *= 10;
+        }
+        let cents = whole * 100 + cents_part;
+        if cents > MAX_CENTS {
+            return Err(MoneyError::TooLarge);
+        }
+        Ok(Money(cents))
+    }
+
+    /// Converts a JSON float through its shortest decimal rendering, which is
+    /// exactly what the client wrote for any amount with up to 15 digits.
+    pub fn from_f64(value: f64) -> Result<Self, MoneyError> {
+        if !value.is_finite() {
+            return Err(MoneyError::NotANumber);
+        }
+        if value < 0.0 {
+            return Err(MoneyError::Negative);
+        }
+        if value > (MAX_CENTS / 100) as f64 {
+            return Err(MoneyError::TooLarge);
+        }
+        Self::parse(&format!("{value}"))
+    }
+
+    pub fn times(self, quantity: u32) -> Money {
+        Money(self.0 * i64::from(quantity))
+    }
+
+    fn as_f64(self) -> f64 {
+        // Exact for |cents| < 2^53: the division is correctly rounded, and the
+        // shortest rendering of the result is the two-place decimal.
+        self.0 as f64 / 100.0
+    }
+}
+
+impl std::ops::Add for Money {
+    type Output = Money;
+    fn add(self, rhs: Money) -> Money {
+        Money(self.0 + rhs.0)
+    }
+}
+
+impl std::iter::Sum for Money {
+    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
+        iter.fold(Money::ZERO, |a, b| a + b)
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
+    }
+}
+
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.as_f64())
+    }
+}
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = Money;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a non-negative amount with at most two decimal places")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Money, E> {
+                if v > (MAX_CENTS / 100) as u64 {
+                    return Err(E::custom(MoneyError::TooLarge));
+                }
+                Ok(Money(v as i64 * 100))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Money, E> {
+                if v < 0 {
+                    return Err(E::custom(MoneyError::Negative));
+                }
+                self.visit_u64(v as u64)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Money, E> {
+                Money::from_f64(v).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_two_place_decimals_exactly() {
+        assert_eq!(Money::parse("19.99"), Ok(Money(1999)));
+        assert_eq!(Money::parse("0.1"), Ok(Money(10)));
+        assert_eq!(Money::parse("20"), Ok(Money(2000)));
+        assert_eq!(Money::parse("1.10"), Ok(Money(110)));
+        assert_eq!(Money::parse("1.999"), Err(MoneyError::TooPrecise));
+        assert_eq!(Money::parse("-1"), Err(MoneyError::Negative));
+        assert_eq!(Money::parse("abc"), Err(MoneyError::NotANumber));
+    }
+
+    #[test]
+    fn json_round_trip_is_exact_for_every_cent_value() {
+        for cents in (0..200_000).chain([99_999_999_999, 100_000_000_000]) {
+            let json = serde_json::to_string(&Money(cents)).unwrap();
+            let back: Money = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, Money(cents), "{json}");
+        }
+        assert_eq!(serde_json::to_string(&Money(1999)).unwrap(), "19.99");
+    }
+
+    #[test]
+    fn json_rejects_bad_amounts() {
+        assert!(serde_json::from_str::<Money>("19.999").is_err());
+        assert!(serde_json::from_str::<Money>("-5").is_err());
+        assert!(serde_json::from_str::<Money>("\"5\"").is_err());
+        assert!(serde_json::from_str::<Money>("1e20").is_err());
+        assert_eq!(serde_json::from_str::<Money>("0.30").unwrap(), Money(30));
+        assert_eq!(serde_json::from_str::<Money>("0.1").unwrap(), Money(10));
+    }
+
+    #[test]
+    fn arithmetic() {
+        assert_eq!(Money(1999).times(3), Money(5997));
+        assert_eq!([Money(1), Money(2)].into_iter().sum::<Money>(), Money(3));
+        assert_eq!(Money(1999).to_string(), "19.99");
+    }
+}

@@ -1,0 +1,54 @@
+//! Storage of cart lines (PostgreSQL in production) and the carts service's view
+//! of the catalogue (the products service, over HTTP or in-process).
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::{PortError, Probe};
+use crate::carts::domain::{CartLine, ProductSnapshot};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CartWriteError {
+    /// The line's quantity would rise above the allowed maximum; `current` is what it holds.
+    #[error("quantity limit exceeded (line holds {current})")]
+    LimitExceeded { current: u32 },
+    #[error("no such line")]
+    NotFound,
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+#[async_trait]
+pub trait CartStore: Probe {
+    /// The user's lines, oldest first.
+    async fn lines(&self, user: Uuid) -> Result<Vec<CartLine>, PortError>;
+    /// Atomically adds `quantity` to the user's line for `product`, creating the
+    /// line from the snapshot (its price becomes `priceAtAdd`) if absent. MUST
+    /// refuse with `LimitExceeded` when the line would exceed `max_quantity`, and
+    /// MUST NOT lose an update under concurrent adds. A newer snapshot also
+    /// refreshes the line's denormalized fields.
+    async fn add(
+        &self,
+        user: Uuid,
+        product: &ProductSnapshot,
+        quantity: u32,
+        max_quantity: u32,
+    ) -> Result<CartLine, CartWriteError>;
+    /// Sets the quantity of an existing line; `NotFound` when there is none.
+    async fn set_quantity(&self, user: Uuid, product_id: Uuid, quantity: u32) -> Result<(), CartWriteError>;
+    /// Removes one line; false when there was none.
+    async fn remove(&self, user: Uuid, product_id: Uuid) -> Result<bool, PortError>;
+    async fn clear(&self, user: Uuid) -> Result<(), PortError>;
+    /// Rewrites name, price and image of every line for the product whose stored
+    /// version is older than the snapshot's; returns how many lines changed.
+    async fn refresh_product(&self, product: &ProductSnapshot) -> Result<u64, PortError>;
+    /// Removes every line for the product; returns how many.
+    async fn remove_product(&self, product_id: Uuid) -> Result<u64, PortError>;
+}
+
+/// The carts service's read access to the catalogue.
+#[async_trait]
+pub trait ProductCatalog: Probe {
+    /// The products that exist among `ids` (one call, whatever their number).
+    async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<ProductSnapshot>, PortError>;
+}

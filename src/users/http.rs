@@ -1,0 +1,173 @@
+//! The users service's routes (`/api/users/*`) and their JSON shapes.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::domain::{Role, User};
+use super::service::{ProfileChange, Registration, Session, UserService};
+use crate::http::identity::{Caller, bearer};
+use crate::http::{ApiError, Created, Data, JsonBody};
+use crate::ports::auth::Identity;
+
+pub fn router(service: Arc<UserService>) -> Router {
+    Router::new()
+        .route("/api/users/register", post(register))
+        .route("/api/users/login", post(login))
+        .route("/api/users/logout", post(logout))
+        .route("/api/users/profile", get(profile).put(update_profile))
+        .route("/api/users/validate-token", get(validate_token))
+        .with_state(service)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct RegisterBody {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct LoginBody {
+    pub email: Option<String>,
+    pub password: Option<String>,
+}
+
+/// Any subset; other fields (such as `role`) are ignored.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ProfileBody {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        UserView { id: u.id, name: u.name, email: u.email, role: u.role, created_at: u.created_at }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub user: UserView,
+    pub token: String,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+}
+
+impl From<Session> for SessionView {
+    fn from(s: Session) -> Self {
+        SessionView { user: s.user.into(), token: s.token.token, expires_in: s.token.expires_in }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IdentityView {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+}
+
+impl From<Identity> for IdentityView {
+    fn from(i: Identity) -> Self {
+        IdentityView { id: i.user_id, email: i.email, role: i.role }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Message {
+    pub message: &'static str,
+}
+
+/// Create an account (always with role `user`) and log it in.
+#[utoipa::path(post, path = "/api/users/register", tag = "users", request_body = RegisterBody,
+    responses((status = 201, description = "`{user, token, expiresIn}`", body = SessionView),
+        (status = 400, description = "VALIDATION", body = crate::http::error::ErrorBody),
+        (status = 409, description = "EMAIL_TAKEN", body = crate::http::error::ErrorBody)))]
+pub async fn register(
+    State(users): State<Arc<UserService>>,
+    JsonBody(body): JsonBody<RegisterBody>,
+) -> Result<Created<SessionView>, ApiError> {
+    let registration = Registration::parse(body.name.as_deref(), body.email.as_deref(), body.password.as_deref())?;
+    Ok(Created(users.register(registration).await?.into()))
+}
+
+#[utoipa::path(post, path = "/api/users/login", tag = "users", request_body = LoginBody,
+    responses((status = 200, description = "`{user, token, expiresIn}`", body = SessionView),
+        (status = 401, description = "INVALID_CREDENTIALS", body = crate::http::error::ErrorBody)))]
+pub async fn login(
+    State(users): State<Arc<UserService>>,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> Result<Data<SessionView>, ApiError> {
+    let mut problems = crate::validation::Problems::new();
+    if body.email.is_none() {
+        problems.add("email", "is required");
+    }
+    if body.password.is_none() {
+        problems.add("password", "is required");
+    }
+    problems.into_result().map_err(ApiError::Validation)?;
+    let session =
+        users.login(body.email.as_deref().unwrap_or_default(), body.password.as_deref().unwrap_or_default()).await?;
+    Ok(Data(session.into()))
+}
+
+/// Revoke the presented token until it expires.
+#[utoipa::path(post, path = "/api/users/logout", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = Message), (status = 401, description = "UNAUTHORIZED", body = crate::http::error::ErrorBody)))]
+pub async fn logout(
+    State(users): State<Arc<UserService>>,
+    _caller: Caller,
+    headers: HeaderMap,
+) -> Result<Data<Message>, ApiError> {
+    let token = bearer(&headers).ok_or(ApiError::Unauthorized)?;
+    users.logout(token).await?;
+    Ok(Data(Message { message: "Logged out" }))
+}
+
+#[utoipa::path(get, path = "/api/users/profile", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 401, description = "UNAUTHORIZED", body = crate::http::error::ErrorBody)))]
+pub async fn profile(State(users): State<Arc<UserService>>, caller: Caller) -> Result<Data<UserView>, ApiError> {
+    Ok(Data(users.profile(caller.user_id).await?.into()))
+}
+
+/// Change name, email or password; the role can never be changed here.
+#[utoipa::path(put, path = "/api/users/profile", tag = "users", security(("bearer" = [])), request_body = ProfileBody,
+    responses((status = 200, body = UserView), (status = 400, description = "VALIDATION", body = crate::http::error::ErrorBody),
+        (status = 409, description = "EMAIL_TAKEN", body = crate::http::error::ErrorBody)))]
+pub async fn update_profile(
+    State(users): State<Arc<UserService>>,
+    caller: Caller,
+    JsonBody(body): JsonBody<ProfileBody>,
+) -> Result<Data<UserView>, ApiError> {
+    let change = ProfileChange::parse(body.name.as_deref(), body.email.as_deref(), body.password.as_deref())?;
+    Ok(Data(users.update_profile(caller.user_id, change).await?.into()))
+}
+
+/// Internal: the gateway asks who holds a token. Not routed by the gateway.
+#[utoipa::path(get, path = "/api/users/validate-token", tag = "internal", security(("bearer" = [])),
+    responses((status = 200, body = IdentityView), (status = 401, description = "UNAUTHORIZED", body = crate::http::error::ErrorBody)))]
+pub async fn validate_token(
+    State(users): State<Arc<UserService>>,
+    headers: HeaderMap,
+) -> Result<Data<IdentityView>, ApiError> {
+    let token = bearer(&headers).ok_or(ApiError::Unauthorized)?;
+    Ok(Data(users.validate(token).await?.into()))
+}

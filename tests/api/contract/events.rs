@@ -1,0 +1,269 @@
+//! The `EventBus` contract. The tests assume nothing about the number of partitions, except that
+//! sharing them between two members needs at least two.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agora::adapters::memory::MemoryEventBus;
+use agora::ports::events::{EventBus, EventConsumer, Record};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, timeout};
+
+use super::{WAIT, unique};
+
+/// `events_contract!(name, || async { ... as Arc<dyn EventBus> })`: a module `name` with one
+/// `#[tokio::test]` per contract test, each on a bus from the factory. Attributes before `name`
+/// (e.g. `#[ignore = "needs Kafka"]`) go on every test.
+macro_rules! events_contract {
+    ($(#[$attr:meta])* $name:ident, $make:expr) => {
+        $crate::contract::events::events_contract!(@tests [$(#[$attr])*] $name, $make;
+            ping_answers,
+            per_key_order,
+            same_key_same_partition,
+            resume_after_restart_from_committed_offset,
+            uncommitted_records_are_redelivered,
+            new_group_starts_at_the_beginning,
+            group_members_share_partitions,
+        );
+    };
+    (@tests $attrs:tt $name:ident, $make:expr; $($test:ident),* $(,)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $($crate::contract::events::events_contract!(@test $attrs $make, $test);)*
+        }
+    };
+    (@test [$($attr:tt)*] $make:expr, $test:ident) => {
+        $($attr)*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            let make = $make;
+            $crate::contract::events::$test(make().await).await;
+        }
+    };
+}
+pub(crate) use events_contract;
+
+events_contract!(memory, || async { Arc::new(MemoryEventBus::default()) as Arc<dyn EventBus> });
+
+/// How long a consumer must stay silent to count as having nothing more.
+const QUIET: Duration = Duration::from_secs(1);
+
+async fn publish(bus: &dyn EventBus, topic: &str, key: &str, payload: &str) {
+    timeout(WAIT, bus.publish(topic, key, payload.as_bytes()))
+        .await
+        .expect("publish timed out")
+        .expect("publish failed");
+}
+
+async fn subscribe(bus: &dyn EventBus, topic: &str, group: &str) -> Box<dyn EventConsumer> {
+    timeout(WAIT, bus.subscribe(topic, group)).await.expect("subscribe timed out").expect("subscribe failed")
+}
+
+async fn next(consumer: &mut Box<dyn EventConsumer>) -> Record {
+    timeout(WAIT, consumer.next()).await.expect("no record in time").expect("next failed")
+}
+
+async fn next_n(consumer: &mut Box<dyn EventConsumer>, n: usize) -> Vec<Record> {
+    let mut records = Vec::with_capacity(n);
+    for _ in 0..n {
+        records.push(next(consumer).await);
+    }
+    records
+}
+
+async fn commit(consumer: &mut Box<dyn EventConsumer>, record: &Record) {
+    timeout(WAIT, consumer.commit(record)).await.expect("commit timed out").expect("commit failed");
+}
+
+async fn assert_quiet(consumer: &mut Box<dyn EventConsumer>) {
+    if let Ok(record) = timeout(QUIET, consumer.next()).await {
+        panic!("expected no more records, got {record:?}");
+    }
+}
+
+fn payloads(records: &[Record]) -> Vec<String> {
+    records.iter().map(|record| String::from_utf8_lossy(&record.payload).into_owned()).collect()
+}
+
+pub async fn ping_answers(bus: Arc<dyn EventBus>) {
+    timeout(Duration::from_secs(1), bus.ping()).await.expect("ping took over a second").expect("ping failed");
+}
+
+/// Records of one key arrive in publish order, each exactly once, with their topic and key.
+pub async fn per_key_order(bus: Arc<dyn EventBus>) {
+    let topic = unique("topic");
+    let keys: Vec<String> = (0..5).map(|i| unique(&format!("key{i}"))).collect();
+    for i in 0..10 {
+        for key in &keys {
+            publish(&*bus, &topic, key, &format!("{key}/{i}")).await;
+        }
+    }
+    let mut consumer = subscribe(&*bus, &topic, &unique("group")).await;
+    let records = next_n(&mut consumer, 50).await;
+    assert_quiet(&mut consumer).await;
+
+    let distinct: HashSet<(u32, u64)> = records.iter().map(|record| (record.partition, record.offset)).collect();
+    assert_eq!(distinct.len(), 50, "a record was delivered twice");
+    for key in &keys {
+        let mine: Vec<Record> = records.iter().filter(|record| &record.key == key).cloned().collect();
+        let expected: Vec<String> = (0..10).map(|i| format!("{key}/{i}")).collect();
+        assert_eq!(payloads(&mine), expected, "order of key {key}");
+        assert!(mine.windows(2).all(|pair| pair[0].offset < pair[1].offset), "offsets of key {key}");
+        assert!(mine.iter().all(|record| record.topic == topic));
+    }
+    consumer.close().await;
+}
+
+/// Every record of a key is in one partition, and a partition's records arrive in offset order.
+pub async fn same_key_same_partition(bus: Arc<dyn EventBus>) {
+    let topic = unique("topic");
+    let keys: Vec<String> = (0..20).map(|i| unique(&format!("key{i}"))).collect();
+    for round in 0..3 {
+        // A different interleaving each round.
+        for key in keys.iter().rev().skip(round).chain(keys.iter().take(round)) {
+            publish(&*bus, &topic, key, &format!("{round}")).await;
+        }
+    }
+    let mut consumer = subscribe(&*bus, &topic, &unique("group")).await;
+    let records = next_n(&mut consumer, 60).await;
+
+    let mut partition_of: HashMap<&str, u32> = HashMap::new();
+    let mut last_offset: HashMap<u32, u64> = HashMap::new();
+    for record in &records {
+        let partition = *partition_of.entry(&record.key).or_insert(record.partition);
+        assert_eq!(record.partition, partition, "key {} in two partitions", record.key);
+        if let Some(last) = last_offset.insert(record.partition, record.offset) {
+            assert!(record.offset > last, "partition {} out of order", record.partition);
+        }
+    }
+    assert_eq!(partition_of.len(), 20);
+    consumer.close().await;
+}
+
+/// A group's new consumer resumes right after the last commit of the previous one.
+pub async fn resume_after_restart_from_committed_offset(bus: Arc<dyn EventBus>) {
+    let (topic, group, key) = (unique("topic"), unique("group"), unique("key"));
+    for i in 0..3 {
+        publish(&*bus, &topic, &key, &format!("{i}")).await;
+    }
+    let mut first = subscribe(&*bus, &topic, &group).await;
+    for record in next_n(&mut first, 3).await {
+        commit(&mut first, &record).await;
+    }
+    first.close().await;
+
+    for i in 3..5 {
+        publish(&*bus, &topic, &key, &format!("{i}")).await;
+    }
+    let mut second = subscribe(&*bus, &topic, &group).await;
+    assert_eq!(payloads(&next_n(&mut second, 2).await), ["3", "4"]);
+    assert_quiet(&mut second).await;
+    second.close().await;
+}
+
+/// Records handled but not committed are delivered again to the group's next consumer (at least once).
+pub async fn uncommitted_records_are_redelivered(bus: Arc<dyn EventBus>) {
+    let (topic, group, key) = (unique("topic"), unique("group"), unique("key"));
+    for i in 0..5 {
+        publish(&*bus, &topic, &key, &format!("{i}")).await;
+    }
+    let mut first = subscribe(&*bus, &topic, &group).await;
+    let records = next_n(&mut first, 5).await;
+    assert_eq!(payloads(&records), ["0", "1", "2", "3", "4"]);
+    commit(&mut first, &records[1]).await;
+    first.close().await;
+
+    let mut second = subscribe(&*bus, &topic, &group).await;
+    let again = next_n(&mut second, 3).await;
+    assert_eq!(payloads(&again), ["2", "3", "4"]);
+    assert_eq!(again[0].offset, records[2].offset);
+    assert_quiet(&mut second).await;
+    second.close().await;
+}
+
+/// A group that never committed reads from the beginning, whatever other groups committed.
+pub async fn new_group_starts_at_the_beginning(bus: Arc<dyn EventBus>) {
+    let (topic, key) = (unique("topic"), unique("key"));
+    for i in 0..3 {
+        publish(&*bus, &topic, &key, &format!("{i}")).await;
+    }
+    let mut first = subscribe(&*bus, &topic, &unique("group")).await;
+    let records = next_n(&mut first, 3).await;
+    commit(&mut first, &records[2]).await;
+    first.close().await;
+
+    let mut other = subscribe(&*bus, &topic, &unique("group")).await;
+    assert_eq!(next_n(&mut other, 3).await, records);
+    other.close().await;
+}
+
+/// Two members of a group share the partitions: each record goes to one of them, and each partition
+/// to one member. A real broker may take a while to settle the group (records delivered during a
+/// rebalance may come twice), so batches are published until one is shared cleanly.
+pub async fn group_members_share_partitions(bus: Arc<dyn EventBus>) {
+    let (topic, group) = (unique("topic"), unique("group"));
+    let members = [subscribe(&*bus, &topic, &group).await, subscribe(&*bus, &topic, &group).await];
+    let (deliveries, mut delivered) = mpsc::unbounded_channel::<(usize, Record)>();
+    let (stop, stopped) = watch::channel(false);
+    let tasks: Vec<_> = members
+        .into_iter()
+        .enumerate()
+        .map(|(member, mut consumer)| {
+            let (deliveries, mut stopped) = (deliveries.clone(), stopped.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        record = consumer.next() => {
+                            let record = record.expect("next failed");
+                            // A rebalance may refuse the commit; the record then comes again.
+                            let _ = consumer.commit(&record).await;
+                            if deliveries.send((member, record)).is_err() {
+                                break;
+                            }
+                        }
+                        _ = stopped.changed() => break,
+                    }
+                }
+                consumer.close().await;
+            })
+        })
+        .collect();
+    // Only the consumers send now, so `recv` ends if both stop.
+    drop(deliveries);
+
+    let deadline = Instant::now() + 3 * WAIT;
+    let mut batch = 0;
+    loop {
+        assert!(Instant::now() < deadline, "the two members never shared the partitions cleanly");
+        batch += 1;
+        let size = 30;
+        for i in 0..size {
+            publish(&*bus, &topic, &unique("key"), &format!("{batch}/{i}")).await;
+        }
+        // Who got each record of this batch, from which partition.
+        let mut receivers: HashMap<String, Vec<(usize, u32)>> = HashMap::new();
+        while receivers.len() < size {
+            let (member, record) =
+                timeout(WAIT, delivered.recv()).await.expect("a record was not delivered").expect("a consumer ended");
+            let payload = String::from_utf8_lossy(&record.payload).into_owned();
+            if payload.starts_with(&format!("{batch}/")) {
+                receivers.entry(payload).or_default().push((member, record.partition));
+            }
+        }
+        let once = receivers.values().all(|got| got.len() == 1);
+        let partitions_of = |member: usize| -> HashSet<u32> {
+            receivers.values().flatten().filter(|got| got.0 == member).map(|got| got.1).collect()
+        };
+        let (first, second) = (partitions_of(0), partitions_of(1));
+        if once && first.is_disjoint(&second) && !first.is_empty() && !second.is_empty() {
+            break;
+        }
+    }
+
+    stop.send(true).unwrap();
+    for task in tasks {
+        timeout(WAIT, task).await.expect("a consumer did not stop").unwrap();
+    }
+}
