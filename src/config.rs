@@ -24,7 +24,7 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default)]
 pub struct Config {
     pub gateway: GatewayConfig,
@@ -177,20 +177,6 @@ impl Default for RedisConfig {
 impl Default for DemoConfig {
     fn default() -> Self {
         DemoConfig { seed_catalogue: true }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            gateway: GatewayConfig::default(),
-            users: UsersConfig::default(),
-            products: ProductsConfig::default(),
-            carts: CartsConfig::default(),
-            kafka: KafkaConfig::default(),
-            redis: RedisConfig::default(),
-            demo: DemoConfig::default(),
-        }
     }
 }
 
@@ -410,19 +396,19 @@ fn list_or_csv<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TrustedProxy>, D::
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's own signature
 mod tests {
     use super::*;
     use figment::Jail;
 
-    fn load(jail_file: Option<&str>) -> Result<Config, ConfigError> {
-        let _ = jail_file;
+    fn load() -> Result<Config, ConfigError> {
         Config::from_figment(Config::figment("agora.toml".into()))
     }
 
     #[test]
     fn defaults_are_the_demo() {
         Jail::expect_with(|_jail| {
-            let c = load(None).unwrap();
+            let c = load().unwrap();
             assert_eq!(c.gateway.listen, addr(3000));
             assert_eq!(c.gateway.rate_limit.requests, 100);
             assert_eq!(c.gateway.auth_cache_ttl_secs, 30);
@@ -444,7 +430,7 @@ mod tests {
             jail.set_env("AGORA_GATEWAY__RATE_LIMIT__REQUESTS", "7");
             jail.set_env("AGORA_GATEWAY__TRUSTED_PROXIES", "[127.0.0.1, 10.0.0.0/8]");
             jail.set_env("AGORA_USERS__ADMIN_EMAIL", "boss@example.com");
-            let c = load(None).unwrap();
+            let c = load().unwrap();
             assert_eq!(c.gateway.listen, addr(4000));
             assert_eq!(c.gateway.rate_limit.requests, 7);
             assert_eq!(c.users.admin_email, "boss@example.com");
@@ -459,7 +445,7 @@ mod tests {
     fn trusted_proxies_from_a_comma_separated_string() {
         Jail::expect_with(|jail| {
             jail.set_env("AGORA_GATEWAY__TRUSTED_PROXIES", "127.0.0.1,::1");
-            let c = load(None).unwrap();
+            let c = load().unwrap();
             assert_eq!(c.gateway.trusted_proxies.len(), 2);
             assert!(c.gateway.trusted_proxies[1].contains("::1".parse().unwrap()));
             Ok(())
@@ -470,10 +456,10 @@ mod tests {
     fn short_secret_and_demo_defaults_with_real_adapters_are_refused() {
         Jail::expect_with(|jail| {
             jail.set_env("AGORA_USERS__JWT_SECRET", "short");
-            assert!(load(None).unwrap_err().to_string().contains("32 bytes"));
+            assert!(load().unwrap_err().to_string().contains("32 bytes"));
             jail.set_env("AGORA_USERS__JWT_SECRET", DEMO_JWT_SECRET);
             jail.set_env("AGORA_REDIS__URL", "redis://127.0.0.1:6379");
-            assert!(load(None).unwrap_err().to_string().contains("demo default"));
+            assert!(load().unwrap_err().to_string().contains("demo default"));
             Ok(())
         });
     }

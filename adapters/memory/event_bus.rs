@@ -218,10 +218,10 @@ impl MemoryConsumer {
         }
         let mut state = self.shared.lock();
         if let Some(topic) = state.topics.get_mut(&self.topic) {
-            if let Some(group) = topic.groups.get_mut(&self.group) {
-                if group.members.remove(&self.member) {
-                    group.generation += 1;
-                }
+            if let Some(group) = topic.groups.get_mut(&self.group)
+                && group.members.remove(&self.member)
+            {
+                group.generation += 1;
             }
             topic.wake();
         }

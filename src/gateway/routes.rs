@@ -41,8 +41,9 @@ pub fn resolve(method: &Method, path: &str) -> Option<Route> {
         };
     }
     if under("/api/products") {
-        let public = *method == Method::GET || *method == Method::HEAD || path == "/api/products/batch";
-        return route(Service::Products, if public { Access::Public } else { Access::User });
+        // Only the writes need a caller; any other method meets the service's 405.
+        let write = [Method::POST, Method::PUT, Method::DELETE].contains(method) && path != "/api/products/batch";
+        return route(Service::Products, if write { Access::User } else { Access::Public });
     }
     if under("/api/cart") {
         return route(Service::Carts, Access::User);
@@ -64,6 +65,7 @@ mod tests {
         assert_eq!(r(Method::POST, "/api/products/batch"), Some((Service::Products, Access::Public)));
         assert_eq!(r(Method::POST, "/api/products"), Some((Service::Products, Access::User)));
         assert_eq!(r(Method::DELETE, "/api/products/x"), Some((Service::Products, Access::User)));
+        assert_eq!(r(Method::PATCH, "/api/products/x"), Some((Service::Products, Access::Public)));
         assert_eq!(r(Method::GET, "/api/cart"), Some((Service::Carts, Access::User)));
         assert_eq!(r(Method::GET, "/api/cartx"), None);
         assert_eq!(r(Method::GET, "/nope"), None);

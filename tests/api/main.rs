@@ -1,6 +1,12 @@
-//! The integration suite: the whole system driven over real HTTP, and the
-//! ports' contract tests. One binary, so it links once.
+//! The integration suite: the whole system driven over real HTTP through the
+//! gateway, and the ports' contract tests. One binary, so it links once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod carts;
 mod contract;
+mod events;
+mod gateway;
+mod helpers;
+mod products;
+mod users;

@@ -1,0 +1,182 @@
+//! Spawning an isolated system per test and talking to it as a client does:
+//! real HTTP through the gateway on an ephemeral port.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use agora::config::{Config, DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD};
+use agora::runtime::App;
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde_json::{Value, json};
+
+pub struct TestApp {
+    pub app: App,
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+}
+
+/// What a client sees of one answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    /// Asserts the status and, for errors, the common error shape and code.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status.as_u16(), status, "unexpected answer: {:#}", self.body);
+        self
+    }
+
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) -> Self {
+        let r = self.expect(status);
+        assert_eq!(r.body["success"], json!(false), "{:#}", r.body);
+        assert_eq!(r.body["code"], json!(code), "{:#}", r.body);
+        assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{:#}", r.body);
+        r
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub fn test_config() -> Config {
+    let mut config = Config::default();
+    config.gateway.listen = "127.0.0.1:0".parse().unwrap();
+    config.gateway.rate_limit.requests = 100_000;
+    config.demo.seed_catalogue = false;
+    config.products.relay_interval_ms = 50;
+    if std::env::var_os("TEST_LOG").is_some() {
+        agora::telemetry::init();
+    }
+    config
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(test_config()).await
+}
+
+pub async fn spawn_with(config: Config) -> TestApp {
+    let app = App::start(config).await.expect("the app starts");
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    TestApp { addr: app.addr, app, client }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+        let rb = self.client.request(method, self.url(path));
+        match token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+
+    pub async fn send(&self, rb: reqwest::RequestBuilder) -> Reply {
+        let response = rb.send().await.expect("the request is answered");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }))
+        };
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send(self.request(Method::GET, path, token)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send(self.request(Method::DELETE, path, token)).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.send(self.request(Method::POST, path, token).json(&body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.send(self.request(Method::PUT, path, token).json(&body)).await
+    }
+
+    /// Registers a user with a unique email; returns (token, user json).
+    pub async fn register(&self, name: &str) -> (String, Value) {
+        let email = format!("{}-{}@example.com", name.to_lowercase(), uuid::Uuid::new_v4().simple());
+        let r = self
+            .post("/api/users/register", None, json!({ "name": name, "email": email, "password": "password123" }))
+            .await
+            .expect(201);
+        (r.data()["token"].as_str().unwrap().to_string(), r.data()["user"].clone())
+    }
+
+    pub async fn admin_token(&self) -> String {
+        let r = self
+            .post("/api/users/login", None, json!({ "email": DEMO_ADMIN_EMAIL, "password": DEMO_ADMIN_PASSWORD }))
+            .await
+            .expect(200);
+        r.data()["token"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a product as the admin; returns its JSON.
+    pub async fn create_product(&self, admin: &str, name: &str, price: f64, stock: i64) -> Value {
+        let body = json!({ "name": name, "description": "test product", "price": price, "stock": stock,
+            "category": "test", "imageUrl": "https://img.example.com/p.jpg" });
+        self.post("/api/products", Some(admin), body).await.expect(201).data().clone()
+    }
+
+    pub async fn cart(&self, token: &str) -> Value {
+        self.get("/api/cart", Some(token)).await.expect(200).data().clone()
+    }
+}
+
+/// Polls `check` until it holds or `within` passes.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Pins a response shape under `snapshots/`, with ids, times and tokens redacted.
+pub fn assert_shape(name: &str, value: &Value) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_sort_maps(true);
+    for (selector, replacement) in [
+        (".**.id", "[id]"),
+        (".**.productId", "[id]"),
+        (".**.createdAt", "[time]"),
+        (".**.updatedAt", "[time]"),
+        (".**.token", "[token]"),
+        (".**.email", "[email]"),
+    ] {
+        settings.add_redaction(selector, replacement);
+    }
+    settings.bind(|| insta::assert_json_snapshot!(name, value));
+}
