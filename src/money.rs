@@ -123,7 +123,8 @@ impl fmt::Display for Money {
 
 impl Serialize for Money {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_f64(self.as_f64())
+        // Whole amounts print as integers (`20`, not `20.0`).
+        if self.0 % 100 == 0 { serializer.serialize_i64(self.0 / 100) } else { serializer.serialize_f64(self.as_f64()) }
     }
 }
 
@@ -178,6 +179,8 @@ mod tests {
             assert_eq!(back, Money(cents), "{json}");
         }
         assert_eq!(serde_json::to_string(&Money(1999)).unwrap(), "19.99");
+        assert_eq!(serde_json::to_string(&Money(2000)).unwrap(), "20");
+        assert_eq!(serde_json::to_string(&Money(0)).unwrap(), "0");
     }
 
     #[test]

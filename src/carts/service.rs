@@ -103,12 +103,13 @@ impl CartService {
         if quantity == 0 {
             return self.remove(user, product_id).await;
         }
-        let product = self.product(product_id).await;
-        match product {
+        let lines = self.store.lines(user).await?;
+        let line = lines.iter().find(|l| l.product_id == product_id).ok_or(CartError::ItemNotFound)?;
+        match self.product(product_id).await {
             Ok(p) if p.stock < quantity => return Err(CartError::InsufficientStock { available: p.stock }),
             Ok(_) => {}
-            // A vanished product's line can still be lowered, never raised past what we know.
-            Err(CartError::ProductNotFound) => return Err(CartError::ProductNotFound),
+            // A vanished product's line may still be lowered (its removal event is on the way), never raised.
+            Err(CartError::ProductNotFound) if quantity <= line.quantity => {}
             Err(e) => return Err(e),
         }
         match self.store.set_quantity(user, product_id, quantity).await {

@@ -57,3 +57,83 @@ pub fn router(config: &GatewayConfig, deps: GatewayDeps) -> Router {
         .method_not_allowed_fallback(|| async { crate::http::ApiError::MethodNotAllowed })
         .layer(middleware::from_fn(context::request_context))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::{Body, to_bytes};
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::adapters::memory::MemoryRateLimiter;
+    use crate::ports::auth::{Identity, TokenError};
+    use crate::ports::{PortError, Probe};
+
+    struct NoTokens;
+
+    #[async_trait::async_trait]
+    impl Probe for NoTokens {
+        async fn ping(&self) -> Result<(), PortError> {
+            Ok(())
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl TokenValidator for NoTokens {
+        async fn validate(&self, _: &str) -> Result<Identity, TokenError> {
+            Err(TokenError::Invalid)
+        }
+    }
+
+    /// A gateway whose products service hangs and whose carts service is not listening.
+    fn gateway() -> Router {
+        let slow = Router::new().route(
+            "/api/products",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        );
+        let timeout = Duration::from_millis(100);
+        // Port 1 on loopback: nothing listens there, so connecting fails at once.
+        let dead = Upstream::http("carts service", "http://127.0.0.1:1", timeout).unwrap();
+        let deps = GatewayDeps {
+            users: Upstream::in_process("users service", Router::new(), timeout),
+            products: Upstream::in_process("products service", slow, timeout),
+            carts: dead,
+            limiter: Arc::new(MemoryRateLimiter::new()),
+            validator: Arc::new(NoTokens),
+        };
+        router(&GatewayConfig::default(), deps)
+    }
+
+    async fn call(path: &str) -> (StatusCode, serde_json::Value) {
+        let response = gateway().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_hanging_service_gives_a_json_504_in_time() {
+        let started = std::time::Instant::now();
+        let (status, body) = call("/api/products").await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(body["code"], "UPSTREAM_TIMEOUT");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn readiness_reports_a_service_that_is_down_fast() {
+        let started = std::time::Instant::now();
+        let (status, body) = call("/ready").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["code"], "NOT_READY");
+        let (status, body) = call("/api/products").await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+}

@@ -156,3 +156,24 @@ impl crate::ports::Probe for Upstream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_closed_port_is_unavailable_at_once() {
+        let upstream = Upstream::http("carts service", "http://127.0.0.1:1", Duration::from_secs(5)).unwrap();
+        let started = std::time::Instant::now();
+        let err = upstream.exchange(Method::GET, "/health", HeaderMap::new(), None).await.unwrap_err();
+        assert!(matches!(err, UpstreamError::Unavailable(..)), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert_eq!(ApiError::from(err).status_and_code().1, "SERVICE_UNAVAILABLE");
+    }
+
+    #[test]
+    fn only_plain_http_urls_are_accepted() {
+        assert!(Upstream::http("x", "https://example.com", Duration::from_secs(1)).is_err());
+        assert!(Upstream::http("x", "not a url", Duration::from_secs(1)).is_err());
+    }
+}

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::ProductService;
 use super::domain::{Product, ProductFields, ProductQuery};
+use super::service::MAX_BATCH;
 use crate::http::error::ErrorBody;
 use crate::http::identity::Caller;
 use crate::http::{ApiError, Created, Data, JsonBody, Listing, Meta};
@@ -112,18 +113,15 @@ pub async fn batch(
     let ids = body
         .ids
         .ok_or_else(|| ApiError::Validation(vec![FieldError { field: "ids".into(), message: "is required".into() }]))?;
-    let ids: Vec<Uuid> = ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect();
-    if body_len_exceeded(ids.len()) {
+    if ids.len() > MAX_BATCH {
         return Err(ApiError::Validation(vec![FieldError {
             field: "ids".into(),
-            message: "must hold at most 100 ids".into(),
+            message: format!("must hold at most {MAX_BATCH} ids"),
         }]));
     }
+    // An id that is not a UUID names no product: it is simply not found.
+    let ids: Vec<Uuid> = ids.iter().filter_map(|s| Uuid::parse_str(s.trim()).ok()).collect();
     Ok(Data(products.batch(&ids).await?))
-}
-
-fn body_len_exceeded(n: usize) -> bool {
-    n > super::service::MAX_BATCH
 }
 
 /// Admin only.

@@ -271,6 +271,14 @@ async fn put_of_a_product_not_in_the_cart_is_404() {
 }
 
 #[tokio::test]
+async fn put_of_any_id_not_in_the_cart_is_cart_item_not_found() {
+    let s = shop().await;
+    let p = s.product("Scarce", 1.0, 2).await;
+    s.set(&Uuid::new_v4().to_string(), json!({ "quantity": 1 })).await.expect_error(404, "CART_ITEM_NOT_FOUND");
+    s.set(&p, json!({ "quantity": 3 })).await.expect_error(404, "CART_ITEM_NOT_FOUND");
+}
+
+#[tokio::test]
 async fn delete_item_removes_the_line_once() {
     let s = shop().await;
     let p = s.product("Cups", 2.5, 10).await;
