@@ -20,6 +20,9 @@ pub enum Command {
     },
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Reach every configured server, run the schema migrations, create the
+    /// indexes and the topic, then exit.
+    Migrate,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -92,10 +92,18 @@ pub struct CartsConfig {
     pub consumer_group: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct KafkaConfig {
     pub brokers: Option<String>,
+    /// The product events topic (tests give each run its own).
+    pub topic: String,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig { brokers: None, topic: "product-events".into() }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -244,6 +252,11 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// A URL fit for a log or an error message: its password hidden.
+    pub fn shown(url: &str) -> String {
+        redact_url_password(url)
     }
 
     /// A copy fit for printing: secrets and URL passwords hidden.

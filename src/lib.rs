@@ -11,6 +11,7 @@
 pub mod adapters;
 pub mod carts;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod gateway;
 pub mod http;

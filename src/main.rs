@@ -20,6 +20,7 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => agora::runtime::run_all(config).await,
         Command::Serve { service } => agora::runtime::serve(config, service).await,
+        Command::Migrate => agora::runtime::migrate(config).await,
         Command::Config => match toml::to_string_pretty(&config.redacted()) {
             Ok(text) => {
                 print!("{text}");

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use chrono::Utc;
 use uuid::Uuid;
 
 use crate::carts::domain::{CartLine, ProductSnapshot};
@@ -62,7 +61,7 @@ impl CartStore for MemoryCartStore {
                 if quantity > max_quantity {
                     return Err(CartWriteError::LimitExceeded { current: 0 });
                 }
-                let line = CartLine::new(product, quantity, Utc::now());
+                let line = CartLine::new(product, quantity, crate::clock::now());
                 lines.push(line.clone());
                 Ok(line)
             }

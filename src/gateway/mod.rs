@@ -33,14 +33,15 @@ pub struct GatewayDeps {
     pub validator: Arc<dyn TokenValidator>,
 }
 
-pub fn router(config: &GatewayConfig, deps: GatewayDeps) -> Router {
+/// `namespace` prefixes the rate-limit keys (`<namespace>:ratelimit:<ip>`).
+pub fn router(config: &GatewayConfig, namespace: &str, deps: GatewayDeps) -> Router {
     let checks = vec![
         Check::new("rate_limiter", deps.limiter.clone()),
         Check::new("users", Arc::new(deps.users.clone())),
         Check::new("products", Arc::new(deps.products.clone())),
         Check::new("carts", Arc::new(deps.carts.clone())),
     ];
-    let limits = Arc::new(rate_limit::Limits::new(config, deps.limiter));
+    let limits = Arc::new(rate_limit::Limits::new(config, namespace, deps.limiter));
     let proxy = Arc::new(proxy::Proxy {
         users: deps.users,
         products: deps.products,
@@ -107,7 +108,7 @@ mod tests {
             limiter: Arc::new(MemoryRateLimiter::new()),
             validator: Arc::new(NoTokens),
         };
-        router(&GatewayConfig::default(), deps)
+        router(&GatewayConfig::default(), "test", deps)
     }
 
     async fn call(path: &str) -> (StatusCode, serde_json::Value) {

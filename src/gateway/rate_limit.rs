@@ -22,15 +22,17 @@ pub struct Limits {
     requests: u32,
     window: Duration,
     trusted: Vec<TrustedProxy>,
+    namespace: String,
 }
 
 impl Limits {
-    pub fn new(config: &GatewayConfig, limiter: Arc<dyn RateLimiter>) -> Self {
+    pub fn new(config: &GatewayConfig, namespace: &str, limiter: Arc<dyn RateLimiter>) -> Self {
         Limits {
             limiter,
             requests: config.rate_limit.requests,
             window: config.rate_window(),
             trusted: config.trusted_proxies.clone(),
+            namespace: namespace.to_string(),
         }
     }
 }
@@ -42,7 +44,11 @@ pub async fn enforce(State(limits): State<Arc<Limits>>, req: Request, next: Next
         return next.run(req).await;
     };
     let ip = client_ip(peer, req.headers(), &limits.trusted);
-    let decision = match limits.limiter.check(&format!("ratelimit:{ip}"), limits.requests, limits.window).await {
+    let decision = match limits
+        .limiter
+        .check(&format!("{}:ratelimit:{ip}", limits.namespace), limits.requests, limits.window)
+        .await
+    {
         Ok(d) => d,
         Err(e) => return ApiError::from(e).into_response(),
     };

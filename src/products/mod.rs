@@ -13,6 +13,3 @@ pub mod relay;
 pub mod service;
 
 pub use service::ProductService;
-
-/// The topic every product change goes to.
-pub const TOPIC: &str = "product-events";

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::Utc;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -77,7 +76,7 @@ impl ProductService {
     pub async fn create(&self, role: Role, fields: ProductFields) -> Result<Product, ProductError> {
         require_admin(role)?;
         let change = fields.check(true).map_err(ProductError::Validation)?;
-        let product = Product::create(change, Utc::now());
+        let product = Product::create(change, crate::clock::now());
         let event = ProductEvent::changed(EventType::ProductCreated, &product);
         self.store.create(&product, &event.to_outbox(product.id)).await?;
         self.relay_wake.notify_one();
@@ -89,7 +88,7 @@ impl ProductService {
         let change = fields.check(false).map_err(ProductError::Validation)?;
         for _ in 0..WRITE_ATTEMPTS {
             let current = self.get(id).await?;
-            let next = current.changed(&change, Utc::now());
+            let next = current.changed(&change, crate::clock::now());
             let event = ProductEvent::changed(EventType::ProductUpdated, &next);
             match self.store.update(&next, current.version, &event.to_outbox(id)).await {
                 Ok(()) => {
@@ -107,7 +106,7 @@ impl ProductService {
         require_admin(role)?;
         for _ in 0..WRITE_ATTEMPTS {
             let current = self.get(id).await?;
-            let event = ProductEvent::deleted(&current, Utc::now());
+            let event = ProductEvent::deleted(&current, crate::clock::now());
             match self.store.delete(id, current.version, &event.to_outbox(id)).await {
                 Ok(()) => {
                     self.relay_wake.notify_one();

@@ -1,12 +1,21 @@
 //! The one place that chooses adapters from configuration: an unset URL means
-//! the in-memory adapter. Real adapters come with the infrastructure issue;
-//! until then a set URL refuses to start rather than silently using memory.
+//! the in-memory adapter, a set one the real server — which must answer at
+//! start-up, or start-up fails within seconds naming the service and the URL.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::anyhow;
+
+use crate::adapters::kafka::KafkaEventBus;
 use crate::adapters::memory::{
     MemoryCache, MemoryCartStore, MemoryEventBus, MemoryProductStore, MemoryRateLimiter, MemoryUserStore,
 };
+use crate::adapters::mongo::MongoUserStore;
+use crate::adapters::mysql::MySqlProductStore;
+use crate::adapters::postgres::PostgresCartStore;
+use crate::adapters::redis::{self as redis_adapters, RedisCache, RedisRateLimiter};
 use crate::config::Config;
 use crate::ports::cache::Cache;
 use crate::ports::carts::CartStore;
@@ -14,6 +23,20 @@ use crate::ports::events::EventBus;
 use crate::ports::products::{Outbox, ProductStore};
 use crate::ports::rate_limit::RateLimiter;
 use crate::ports::users::UserStore;
+
+/// Bound on reaching one configured server at start-up.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Which parts of the system a process runs (and so which servers it needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Gateway,
+    Users,
+    Products,
+    Carts,
+}
+
+pub const ALL_PARTS: [Part; 4] = [Part::Gateway, Part::Users, Part::Products, Part::Carts];
 
 /// Every infrastructure port, wired.
 #[derive(Clone)]
@@ -28,15 +51,6 @@ pub struct Adapters {
 }
 
 impl Adapters {
-    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        if let Some(key) = config.real_adapters().first() {
-            anyhow::bail!(
-                "{key} is set, but this build has no real adapter for it yet; unset it to run on in-memory adapters"
-            );
-        }
-        Ok(Self::in_memory())
-    }
-
     pub fn in_memory() -> Self {
         let products = Arc::new(MemoryProductStore::new());
         Adapters {
@@ -48,5 +62,73 @@ impl Adapters {
             limiter: Arc::new(MemoryRateLimiter::new()),
             bus: Arc::new(MemoryEventBus::default()),
         }
+    }
+
+    /// The adapters `parts` need: real where a URL is configured (reached
+    /// concurrently, migrations run), in memory otherwise.
+    pub async fn connect(config: &Config, parts: &[Part]) -> anyhow::Result<Self> {
+        let needs = |p: Part| parts.contains(&p);
+        let url = |u: &Option<String>| u.as_deref().map(str::trim).filter(|u| !u.is_empty()).map(str::to_string);
+        let mongo = url(&config.users.mongo_url).filter(|_| needs(Part::Users));
+        let mysql = url(&config.products.mysql_url).filter(|_| needs(Part::Products));
+        let postgres = url(&config.carts.postgres_url).filter(|_| needs(Part::Carts));
+        let redis = url(&config.redis.url).filter(|_| needs(Part::Carts) || needs(Part::Gateway));
+        let kafka = url(&config.kafka.brokers).filter(|_| needs(Part::Products) || needs(Part::Carts));
+        let topic = config.kafka.topic.clone();
+        let (mongo, mysql, postgres, redis, kafka) = tokio::try_join!(
+            maybe(mongo, "users", "MongoDB", |u| async move { MongoUserStore::connect(&u, CONNECT_TIMEOUT).await }),
+            maybe(mysql, "products", "MySQL", |u| async move { MySqlProductStore::connect(&u, CONNECT_TIMEOUT).await }),
+            maybe(
+                postgres,
+                "carts",
+                "PostgreSQL",
+                |u| async move { PostgresCartStore::connect(&u, CONNECT_TIMEOUT).await }
+            ),
+            maybe(
+                redis,
+                "gateway/carts",
+                "Redis",
+                |u| async move { redis_adapters::connect(&u, CONNECT_TIMEOUT).await }
+            ),
+            maybe(kafka, "products/carts", "Kafka", |u| async move {
+                KafkaEventBus::connect(&u, &topic, CONNECT_TIMEOUT).await
+            }),
+        )?;
+        let mut adapters = Self::in_memory();
+        if let Some(store) = mongo {
+            adapters.users = Arc::new(store);
+        }
+        if let Some(store) = mysql {
+            let store = Arc::new(store);
+            adapters.products = store.clone();
+            adapters.outbox = store;
+        }
+        if let Some(store) = postgres {
+            adapters.carts = Arc::new(store);
+        }
+        if let Some(conn) = redis {
+            adapters.cache = Arc::new(RedisCache::new(conn.clone()));
+            adapters.limiter = Arc::new(RedisRateLimiter::new(conn));
+        }
+        if let Some(bus) = kafka {
+            adapters.bus = Arc::new(bus);
+        }
+        Ok(adapters)
+    }
+}
+
+/// Connects to `url` if there is one, bounded, with an error naming who needs
+/// what where (the URL's password hidden).
+async fn maybe<T, F, Fut>(url: Option<String>, service: &str, server: &str, connect: F) -> anyhow::Result<Option<T>>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let Some(url) = url else { return Ok(None) };
+    let shown = Config::shown(&url);
+    match tokio::time::timeout(CONNECT_TIMEOUT + Duration::from_secs(1), connect(url)).await {
+        Ok(Ok(adapter)) => Ok(Some(adapter)),
+        Ok(Err(e)) => Err(anyhow!("{service}: cannot use {server} at {shown}: {e:#}")),
+        Err(_) => Err(anyhow!("{service}: {server} at {shown} did not answer within {}s", CONNECT_TIMEOUT.as_secs())),
     }
 }

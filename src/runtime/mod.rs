@@ -15,7 +15,7 @@ use tokio::sync::{Mutex, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use adapters::Adapters;
+pub use adapters::{ALL_PARTS, Adapters, Part};
 use server::{Server, bind, shutdown_signal};
 
 use crate::adapters::http::{HttpProductCatalog, HttpTokenValidator};
@@ -59,7 +59,7 @@ pub async fn products_router(config: &Config, adapters: &Adapters) -> anyhow::Re
     let relay = OutboxRelay {
         outbox: adapters.outbox.clone(),
         bus: adapters.bus.clone(),
-        topic: products::TOPIC.to_string(),
+        topic: config.kafka.topic.clone(),
         wake,
         interval: Duration::from_millis(config.products.relay_interval_ms.max(10)),
     };
@@ -125,7 +125,7 @@ impl ConsumerSlot {
         if running.is_none() {
             let consumer = ProductEventsConsumer {
                 bus: self.bus.clone(),
-                topic: products::TOPIC.to_string(),
+                topic: self.config.kafka.topic.clone(),
                 group: self.config.carts.consumer_group.clone(),
                 handler: self.handler.clone(),
             };
@@ -154,7 +154,7 @@ pub struct App {
 
 impl App {
     pub async fn start(config: Config) -> anyhow::Result<App> {
-        let adapters = Adapters::from_config(&config)?;
+        let adapters = Adapters::connect(&config, &ALL_PARTS).await?;
         Self::start_with(config, adapters).await
     }
 
@@ -173,7 +173,7 @@ impl App {
             carts,
             limiter: adapters.limiter.clone(),
         };
-        let router = gateway::router(&config.gateway, deps);
+        let router = gateway::router(&config.gateway, &config.redis.namespace, deps);
         let listener = bind(config.gateway.listen, "gateway").await?;
         let relay = Task::spawn(|cancel| relay.run(cancel));
         let consumer = ConsumerSlot {
@@ -233,7 +233,13 @@ pub async fn run_all(config: Config) -> anyhow::Result<()> {
 
 /// `agora serve <service>`: one service in this process.
 pub async fn serve(config: Config, which: ServiceName) -> anyhow::Result<()> {
-    let adapters = Adapters::from_config(&config)?;
+    let part = match which {
+        ServiceName::Gateway => Part::Gateway,
+        ServiceName::Users => Part::Users,
+        ServiceName::Products => Part::Products,
+        ServiceName::Carts => Part::Carts,
+    };
+    let adapters = Adapters::connect(&config, &[part]).await?;
     let timeout = Duration::from_secs(config.gateway.upstream_timeout_secs.max(1));
     let http = |name, url: String| Upstream::http(name, &url, timeout).with_context(|| format!("{name} URL"));
     let mut background: Vec<Task> = Vec::new();
@@ -247,7 +253,7 @@ pub async fn serve(config: Config, which: ServiceName) -> anyhow::Result<()> {
                 carts: http("carts service", config.carts_url())?,
                 limiter: adapters.limiter.clone(),
             };
-            ("gateway", config.gateway.listen, gateway::router(&config.gateway, deps))
+            ("gateway", config.gateway.listen, gateway::router(&config.gateway, &config.redis.namespace, deps))
         }
         ServiceName::Users => ("users", config.users.listen, users_router(&config, &adapters).await?),
         ServiceName::Products => {
@@ -260,7 +266,7 @@ pub async fn serve(config: Config, which: ServiceName) -> anyhow::Result<()> {
             let (router, handler) = carts_router(&config, &adapters, catalog);
             let consumer = ProductEventsConsumer {
                 bus: adapters.bus.clone(),
-                topic: products::TOPIC.to_string(),
+                topic: config.kafka.topic.clone(),
                 group: config.carts.consumer_group.clone(),
                 handler,
             };
@@ -279,5 +285,17 @@ pub async fn serve(config: Config, which: ServiceName) -> anyhow::Result<()> {
         task.stop().await;
     }
     println!("Agora {name} service stopped");
+    Ok(())
+}
+
+/// `agora migrate`: connecting to each configured server runs its migrations.
+pub async fn migrate(config: Config) -> anyhow::Result<()> {
+    let real = config.real_adapters();
+    if real.is_empty() {
+        println!("No real adapter is configured: nothing to migrate");
+        return Ok(());
+    }
+    Adapters::connect(&config, &ALL_PARTS).await?;
+    println!("Migrated: {}", real.join(", "));
     Ok(())
 }

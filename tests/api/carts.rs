@@ -2,16 +2,11 @@
 //! removing lines, exact money, per-user carts, and the lines following the
 //! catalogue's changes (via product events).
 
-use std::time::Duration;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Reply, TestApp, assert_shape, eventually, spawn_app};
-
-/// How long an event may take to reach the carts.
-const EVENT_BOUND: Duration = Duration::from_secs(5);
+use crate::helpers::{EVENT_BOUND, Reply, TestApp, assert_shape, eventually, spawn_app};
 
 struct Shop {
     app: TestApp,

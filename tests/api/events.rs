@@ -11,7 +11,7 @@ use agora::products::events::{EventType, ProductEvent};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, eventually, spawn_app};
+use crate::helpers::{EVENT_BOUND, TestApp, eventually, spawn_app};
 
 fn id(v: &Value) -> Uuid {
     Uuid::parse_str(v["id"].as_str().unwrap()).unwrap()
@@ -41,7 +41,7 @@ async fn an_update_rewrites_the_denormalized_fields_of_every_line() {
     .expect(200);
     for user in [id(&a), id(&b)] {
         assert!(
-            eventually(Duration::from_secs(5), || async {
+            eventually(EVENT_BOUND, || async {
                 let l = lines(&app, user).await;
                 l.len() == 1 && l[0].price == Money::from_cents(1250) && l[0].name == "Lamp II"
             })
@@ -71,7 +71,7 @@ async fn a_deletion_removes_the_lines() {
         app.post("/api/cart/add", Some(&token), json!({"productId": p["id"]})).await.expect(200);
     }
     app.delete(&format!("/api/products/{}", gone["id"].as_str().unwrap()), Some(&admin)).await.expect(200);
-    assert!(eventually(Duration::from_secs(5), || async { lines(&app, id(&user)).await.len() == 1 }).await);
+    assert!(eventually(EVENT_BOUND, || async { lines(&app, id(&user)).await.len() == 1 }).await);
     let cart = app.cart(&token).await;
     assert_eq!(cart["items"].as_array().unwrap().len(), 1);
     assert_eq!(cart["items"][0]["name"], "Kept");
@@ -91,13 +91,11 @@ async fn updates_made_while_the_consumer_is_stopped_are_all_applied_after_restar
         app.put(&path, Some(&admin), json!({"price": price})).await.expect(200);
     }
     // Let the relay publish everything; the stopped consumer must not move.
-    assert!(
-        eventually(Duration::from_secs(5), || async { app.app.adapters.outbox.pending().await.unwrap() == 0 }).await
-    );
+    assert!(eventually(EVENT_BOUND, || async { app.app.adapters.outbox.pending().await.unwrap() == 0 }).await);
     assert_eq!(lines(&app, id(&user)).await[0].product_version, 1);
     app.app.start_consumer().await;
     assert!(
-        eventually(Duration::from_secs(10), || async {
+        eventually(EVENT_BOUND, || async {
             let l = lines(&app, id(&user)).await;
             l[0].product_version == 101 && l[0].price == Money::from_cents(200)
         })
@@ -123,23 +121,27 @@ async fn replaying_the_topic_from_the_start_leaves_the_same_state() {
     }
     app.delete(&format!("/api/products/{}", ids[0]), Some(&admin)).await.expect(200);
     assert!(
-        eventually(Duration::from_secs(5), || async {
+        eventually(EVENT_BOUND, || async {
             let l = lines(&app, id(&user)).await;
             l.len() == 4 && l.iter().all(|l| l.product_version == 2)
         })
         .await
     );
     let before = lines(&app, id(&user)).await;
-    let mut replay =
-        app.app.adapters.bus.subscribe("product-events", &format!("replay-{}", Uuid::new_v4())).await.unwrap();
+    let group = format!("replay-{}", Uuid::new_v4());
+    let mut replay = app.app.adapters.bus.subscribe(&app.config.kafka.topic, &group).await.unwrap();
     let mut seen = 0;
-    while let Ok(Ok(record)) = tokio::time::timeout(Duration::from_millis(500), replay.next()).await {
+    // A new group starts at the beginning: all 11 events (5 creates, 5 updates, 1 delete).
+    while seen < 11 {
+        let record =
+            tokio::time::timeout(EVENT_BOUND, replay.next()).await.expect("the replay gets every event").unwrap();
         app.app.cart_events.handle(&record).await.unwrap();
         replay.commit(&record).await.unwrap();
         seen += 1;
     }
+    let extra = tokio::time::timeout(Duration::from_millis(500), replay.next()).await;
+    assert!(extra.is_err(), "no event beyond the 11");
     replay.close().await;
-    assert_eq!(seen, 11, "5 creates, 5 updates, 1 delete");
     assert_eq!(lines(&app, id(&user)).await, before);
 }
 
@@ -165,7 +167,7 @@ async fn an_older_version_changes_nothing() {
             "description": "", "category": "test", "createdAt": v2["createdAt"], "updatedAt": v2["createdAt"]}),
     };
     let record = Record {
-        topic: "product-events".into(),
+        topic: app.config.kafka.topic.clone(),
         partition: 0,
         offset: 0,
         key: product["id"].as_str().unwrap().into(),

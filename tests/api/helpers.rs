@@ -5,13 +5,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use agora::config::{Config, DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD};
+use agora::config::Config;
 use agora::runtime::App;
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
 
 pub struct TestApp {
     pub app: App,
+    pub config: Config,
     pub addr: SocketAddr,
     pub client: reqwest::Client,
 }
@@ -66,10 +67,13 @@ pub async fn spawn_app() -> TestApp {
     spawn_with(test_config()).await
 }
 
+/// A whole system on `config`: in memory, or on the real servers (each test
+/// isolated) when the suite runs with `AGORA_TEST_BACKEND=real`.
 pub async fn spawn_with(config: Config) -> TestApp {
-    let app = App::start(config).await.expect("the app starts");
+    let config = if crate::real::e2e_on_real() { crate::real::config(config).await } else { config };
+    let app = App::start(config.clone()).await.expect("the app starts");
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    TestApp { addr: app.addr, app, client }
+    TestApp { addr: app.addr, app, config, client }
 }
 
 impl TestApp {
@@ -126,7 +130,11 @@ impl TestApp {
 
     pub async fn admin_token(&self) -> String {
         let r = self
-            .post("/api/users/login", None, json!({ "email": DEMO_ADMIN_EMAIL, "password": DEMO_ADMIN_PASSWORD }))
+            .post(
+                "/api/users/login",
+                None,
+                json!({ "email": self.config.users.admin_email, "password": self.config.users.admin_password.expose() }),
+            )
             .await
             .expect(200);
         r.data()["token"].as_str().unwrap().to_string()
@@ -143,6 +151,9 @@ impl TestApp {
         self.get("/api/cart", Some(token)).await.expect(200).data().clone()
     }
 }
+
+/// How long an event may take to reach the carts (Kafka's group joins take seconds).
+pub const EVENT_BOUND: Duration = Duration::from_secs(30);
 
 /// Polls `check` until it holds or `within` passes.
 pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool

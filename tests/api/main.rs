@@ -9,4 +9,5 @@ mod events;
 mod gateway;
 mod helpers;
 mod products;
+mod real;
 mod users;

@@ -1,7 +1,6 @@
 //! Accounts through the gateway: register, login, logout, profile, and every
 //! way a token can be refused.
 
-use agora::config::DEMO_JWT_SECRET;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::json;
 
@@ -184,9 +183,9 @@ async fn every_bad_token_is_401() {
     let sign = |secret: &[u8], exp: i64| {
         encode(&Header::new(Algorithm::HS256), &claims(exp), &EncodingKey::from_secret(secret)).unwrap()
     };
-    let good = sign(DEMO_JWT_SECRET.as_bytes(), now + 600);
+    let good = sign(app.config.users.jwt_secret.expose().as_bytes(), now + 600);
     app.get("/api/users/profile", Some(&good)).await.expect(200);
-    let expired = sign(DEMO_JWT_SECRET.as_bytes(), now - 10);
+    let expired = sign(app.config.users.jwt_secret.expose().as_bytes(), now - 10);
     app.get("/api/users/profile", Some(&expired)).await.expect_error(401, "UNAUTHORIZED");
     let forged = sign(b"another-secret-another-secret-0123456789", now + 600);
     app.get("/api/users/profile", Some(&forged)).await.expect_error(401, "UNAUTHORIZED");

@@ -44,6 +44,8 @@ macro_rules! cache_contract {
 pub(crate) use cache_contract;
 
 cache_contract!(memory, || async { Arc::new(MemoryCache::new()) as Arc<dyn Cache> });
+// The same contract on the real server (scripts/infra up).
+cache_contract!(redis, || async { Arc::new(crate::real::cache().await) as Arc<dyn Cache> });
 
 const TTL: Duration = Duration::from_secs(60);
 

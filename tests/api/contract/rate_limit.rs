@@ -42,6 +42,8 @@ macro_rules! rate_limit_contract {
 pub(crate) use rate_limit_contract;
 
 rate_limit_contract!(memory, || async { Arc::new(MemoryRateLimiter::new()) as Arc<dyn RateLimiter> });
+// The same contract on the real server (scripts/infra up).
+rate_limit_contract!(redis, || async { Arc::new(crate::real::rate_limiter().await) as Arc<dyn RateLimiter> });
 
 const LONG: Duration = Duration::from_secs(60);
 

@@ -1,0 +1,202 @@
+//! `CartStore` on PostgreSQL. An add is one `INSERT … ON CONFLICT DO UPDATE`
+//! guarded by the quantity limit, so concurrent adds neither lose an update
+//! nor pass the limit.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, FromRow};
+use uuid::Uuid;
+
+use crate::adapters::sql::port_error;
+use crate::carts::domain::{CartLine, ProductSnapshot};
+use crate::money::Money;
+use crate::ports::carts::{CartStore, CartWriteError};
+use crate::ports::{PortError, Probe};
+
+const DEPENDENCY: &str = "PostgreSQL";
+
+#[derive(Clone)]
+pub struct PostgresCartStore {
+    pool: PgPool,
+}
+
+#[derive(FromRow)]
+struct Row {
+    product_id: Uuid,
+    quantity: i32,
+    name: String,
+    image_url: Option<String>,
+    price_cents: i64,
+    price_at_add_cents: i64,
+    product_version: i64,
+    added_at: DateTime<Utc>,
+}
+
+impl From<Row> for CartLine {
+    fn from(r: Row) -> Self {
+        CartLine {
+            product_id: r.product_id,
+            quantity: r.quantity.max(0) as u32,
+            name: r.name,
+            image_url: r.image_url,
+            price: Money::from_cents(r.price_cents),
+            price_at_add: Money::from_cents(r.price_at_add_cents),
+            product_version: r.product_version.max(0) as u64,
+            added_at: r.added_at,
+        }
+    }
+}
+
+const COLUMNS: &str =
+    "product_id, quantity, name, image_url, price_cents, price_at_add_cents, product_version, added_at";
+
+impl PostgresCartStore {
+    /// Connects (failing within `timeout`) and runs the migrations.
+    pub async fn connect(url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let options: PgConnectOptions = url.parse()?;
+        let options = options.log_statements(tracing::log::LevelFilter::Trace);
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_with(options)
+            .await?;
+        let store = PostgresCartStore { pool };
+        tokio::time::timeout(timeout, store.migrate()).await??;
+        Ok(store)
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        PostgresCartStore { pool }
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        sqlx::migrate!("adapters/postgres/migrations").run(&self.pool).await?;
+        Ok(())
+    }
+}
+
+fn err(e: sqlx::Error) -> PortError {
+    port_error(DEPENDENCY, e)
+}
+
+#[async_trait]
+impl Probe for PostgresCartStore {
+    async fn ping(&self) -> Result<(), PortError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CartStore for PostgresCartStore {
+    async fn lines(&self, user: Uuid) -> Result<Vec<CartLine>, PortError> {
+        let rows: Vec<Row> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM cart_items WHERE user_id = $1 ORDER BY added_at, seq"))
+                .bind(user)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err)?;
+        Ok(rows.into_iter().map(CartLine::from).collect())
+    }
+
+    async fn add(
+        &self,
+        user: Uuid,
+        product: &ProductSnapshot,
+        quantity: u32,
+        max_quantity: u32,
+    ) -> Result<CartLine, CartWriteError> {
+        let sql = format!(
+            "INSERT INTO cart_items AS c (user_id, product_id, quantity, name, image_url, price_cents, \
+                 price_at_add_cents, product_version, added_at)
+             SELECT $1, $2, $3, $4, $5, $6, $6, $7, now() WHERE $3 <= $8
+             ON CONFLICT (user_id, product_id) DO UPDATE SET
+                 quantity = c.quantity + EXCLUDED.quantity,
+                 name = CASE WHEN EXCLUDED.product_version > c.product_version THEN EXCLUDED.name ELSE c.name END,
+                 image_url = CASE WHEN EXCLUDED.product_version > c.product_version THEN EXCLUDED.image_url ELSE c.image_url END,
+                 price_cents = CASE WHEN EXCLUDED.product_version > c.product_version THEN EXCLUDED.price_cents ELSE c.price_cents END,
+                 product_version = GREATEST(c.product_version, EXCLUDED.product_version)
+             WHERE c.quantity + EXCLUDED.quantity <= $8
+             RETURNING {COLUMNS}"
+        );
+        let row: Option<Row> = sqlx::query_as(&sql)
+            .bind(user)
+            .bind(product.id)
+            .bind(quantity as i32)
+            .bind(&product.name)
+            .bind(&product.image_url)
+            .bind(product.price.cents())
+            .bind(product.version as i64)
+            .bind(max_quantity as i32)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        match row {
+            Some(row) => Ok(row.into()),
+            None => {
+                let current: Option<i32> =
+                    sqlx::query_scalar("SELECT quantity FROM cart_items WHERE user_id = $1 AND product_id = $2")
+                        .bind(user)
+                        .bind(product.id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(err)?;
+                Err(CartWriteError::LimitExceeded { current: current.unwrap_or(0).max(0) as u32 })
+            }
+        }
+    }
+
+    async fn set_quantity(&self, user: Uuid, product_id: Uuid, quantity: u32) -> Result<(), CartWriteError> {
+        let done = sqlx::query("UPDATE cart_items SET quantity = $3 WHERE user_id = $1 AND product_id = $2")
+            .bind(user)
+            .bind(product_id)
+            .bind(quantity as i32)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        if done.rows_affected() == 0 { Err(CartWriteError::NotFound) } else { Ok(()) }
+    }
+
+    async fn remove(&self, user: Uuid, product_id: Uuid) -> Result<bool, PortError> {
+        let done = sqlx::query("DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2")
+            .bind(user)
+            .bind(product_id)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn clear(&self, user: Uuid) -> Result<(), PortError> {
+        sqlx::query("DELETE FROM cart_items WHERE user_id = $1").bind(user).execute(&self.pool).await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn refresh_product(&self, product: &ProductSnapshot) -> Result<u64, PortError> {
+        let done = sqlx::query(
+            "UPDATE cart_items SET name = $2, image_url = $3, price_cents = $4, product_version = $5
+             WHERE product_id = $1 AND product_version < $5",
+        )
+        .bind(product.id)
+        .bind(&product.name)
+        .bind(&product.image_url)
+        .bind(product.price.cents())
+        .bind(product.version as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn remove_product(&self, product_id: Uuid) -> Result<u64, PortError> {
+        let done = sqlx::query("DELETE FROM cart_items WHERE product_id = $1")
+            .bind(product_id)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(done.rows_affected())
+    }
+}
