@@ -104,7 +104,8 @@ impl MongoUserStore {
     /// creates the indexes, idempotently. The database is the URL's, else `agora`.
     pub async fn connect(url: &str, timeout: Duration) -> anyhow::Result<Self> {
         let mut options = ClientOptions::parse(url).await?;
-        options.server_selection_timeout = Some(timeout.min(Duration::from_secs(5)));
+        // Also the wait of every call while the server is down: keep 503s fast.
+        options.server_selection_timeout = Some(timeout.min(Duration::from_secs(2)));
         options.connect_timeout = Some(timeout.min(Duration::from_secs(5)));
         options.app_name = Some("agora".into());
         let database = options.default_database.clone().unwrap_or_else(|| "agora".into());

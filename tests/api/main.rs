@@ -6,8 +6,10 @@
 mod carts;
 mod contract;
 mod events;
+mod failover;
 mod gateway;
 mod helpers;
 mod products;
 mod real;
+mod startup;
 mod users;
