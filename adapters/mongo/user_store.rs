@@ -128,10 +128,10 @@ impl MongoUserStore {
                 IndexOptions::builder().expire_after(Duration::from_secs(0)).name("revoked_expiry".to_string()).build(),
             )
             .build();
-        // Expiry is housekeeping only (lookups check `expires_at`); a server
-        // without TTL indexes still works.
+        // Expiry is housekeeping only (lookups check `expires_at`, and each
+        // revocation sweeps expired entries); FerretDB has no TTL indexes.
         if let Err(e) = self.revoked.create_index(expiry).await {
-            tracing::warn!(error = %e, "no TTL index on revoked tokens; they will be checked by date only");
+            tracing::info!(reason = %e.kind, "no TTL index on revoked tokens; revocations sweep them instead");
         }
         Ok(())
     }
@@ -178,10 +178,13 @@ impl UserStore for MongoUserStore {
     async fn revoke_token(&self, jti: &str, expires_at: DateTime<Utc>) -> Result<(), PortError> {
         let doc = RevokedDoc { jti: jti.to_string(), expires_at };
         match self.revoked.insert_one(doc).await {
-            Ok(_) => Ok(()),
-            Err(e) if is_duplicate(&e) => Ok(()),
-            Err(e) => Err(err(e)),
+            Ok(_) => {}
+            Err(e) if is_duplicate(&e) => {}
+            Err(e) => return Err(err(e)),
         }
+        let now = bson::DateTime::from_chrono(Utc::now());
+        self.revoked.delete_many(doc! { "expires_at": { "$lte": now } }).await.map_err(err)?;
+        Ok(())
     }
 
     async fn is_revoked(&self, jti: &str) -> Result<bool, PortError> {
