@@ -16,6 +16,7 @@ use crate::http::error::ErrorBody;
 use crate::http::identity::Caller;
 use crate::http::{ApiError, Created, Data, JsonBody, Listing, Meta};
 use crate::money::Money;
+use crate::users::domain::Role;
 use crate::validation::FieldError;
 
 pub fn router(service: Arc<ProductService>) -> Router {
@@ -64,6 +65,10 @@ pub struct BatchBody {
 pub struct Deleted {
     pub id: Uuid,
     pub deleted: bool,
+}
+
+fn require_admin(caller: Caller) -> Result<(), ApiError> {
+    if caller.role == Role::Admin { Ok(()) } else { Err(ApiError::Forbidden) }
 }
 
 /// An id that is not a UUID names no product.
@@ -147,12 +152,9 @@ pub async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ProductBody>,
 ) -> Result<Data<Product>, ApiError> {
-    let id = product_id(&id);
     // Authorization before existence: a non-admin learns nothing about ids.
-    if caller.role != crate::users::domain::Role::Admin {
-        return Err(ApiError::Forbidden);
-    }
-    Ok(Data(products.update(caller.role, id?, body.into()).await?))
+    require_admin(caller)?;
+    Ok(Data(products.update(caller.role, product_id(&id)?, body.into()).await?))
 }
 
 /// Admin only.
@@ -164,9 +166,7 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Data<Deleted>, ApiError> {
-    if caller.role != crate::users::domain::Role::Admin {
-        return Err(ApiError::Forbidden);
-    }
+    require_admin(caller)?;
     let id = product_id(&id)?;
     products.delete(caller.role, id).await?;
     Ok(Data(Deleted { id, deleted: true }))
