@@ -56,6 +56,7 @@ pub fn router(config: &GatewayConfig, namespace: &str, deps: GatewayDeps) -> Rou
     limited
         .merge(health::routes(checks))
         .method_not_allowed_fallback(|| async { crate::http::ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn(crate::http::panic::catch_panic))
         .layer(middleware::from_fn(context::request_context))
 }
 

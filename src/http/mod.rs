@@ -7,6 +7,7 @@ pub mod error;
 pub mod health;
 pub mod identity;
 pub mod json;
+pub mod panic;
 pub mod upstream;
 
 use axum::Router;
@@ -23,10 +24,12 @@ pub const USER_ID_HEADER: &str = "x-user-id";
 pub const USER_ROLE_HEADER: &str = "x-user-role";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// What every service router gets: JSON 404/405 and the body limit.
+/// What every service router gets: JSON 404/405, the body limit, and a JSON
+/// 500 for a handler that panics.
 pub fn finish(router: Router) -> Router {
     router
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(panic::catch_panic))
 }
