@@ -217,7 +217,7 @@ impl Config {
             ("redis.url", &self.redis.url),
         ]
         .into_iter()
-        .filter(|(_, url)| url.as_deref().is_some_and(|u| !u.trim().is_empty()))
+        .filter(|(_, url)| configured(url).is_some())
         .map(|(key, _)| key)
         .collect()
     }
@@ -287,6 +287,11 @@ impl GatewayConfig {
     pub fn rate_window(&self) -> Duration {
         Duration::from_secs(self.rate_limit.window_secs)
     }
+}
+
+/// A server URL that is set and not blank: the real adapter is wanted.
+pub fn configured(url: &Option<String>) -> Option<&str> {
+    url.as_deref().map(str::trim).filter(|u| !u.is_empty())
 }
 
 fn service_url(url: &Option<String>, listen: SocketAddr) -> String {

@@ -11,12 +11,11 @@ use uuid::Uuid;
 
 use super::ProductService;
 use super::domain::{Product, ProductFields, ProductQuery};
-use super::service::MAX_BATCH;
+use super::service::{MAX_BATCH, require_admin};
 use crate::http::error::ErrorBody;
 use crate::http::identity::Caller;
 use crate::http::{ApiError, Created, Data, JsonBody, Listing, Meta};
 use crate::money::Money;
-use crate::users::domain::Role;
 use crate::validation::FieldError;
 
 pub fn router(service: Arc<ProductService>) -> Router {
@@ -65,10 +64,6 @@ pub struct BatchBody {
 pub struct Deleted {
     pub id: Uuid,
     pub deleted: bool,
-}
-
-fn require_admin(caller: Caller) -> Result<(), ApiError> {
-    if caller.role == Role::Admin { Ok(()) } else { Err(ApiError::Forbidden) }
 }
 
 /// An id that is not a UUID names no product.
@@ -153,7 +148,7 @@ pub async fn update(
     JsonBody(body): JsonBody<ProductBody>,
 ) -> Result<Data<Product>, ApiError> {
     // Authorization before existence: a non-admin learns nothing about ids.
-    require_admin(caller)?;
+    require_admin(caller.role)?;
     Ok(Data(products.update(caller.role, product_id(&id)?, body.into()).await?))
 }
 
@@ -166,7 +161,7 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Data<Deleted>, ApiError> {
-    require_admin(caller)?;
+    require_admin(caller.role)?;
     let id = product_id(&id)?;
     products.delete(caller.role, id).await?;
     Ok(Data(Deleted { id, deleted: true }))

@@ -120,6 +120,7 @@ impl ProductService {
     }
 }
 
-fn require_admin(role: Role) -> Result<(), ProductError> {
+/// Writes are the admin's alone.
+pub fn require_admin(role: Role) -> Result<(), ProductError> {
     if role == Role::Admin { Ok(()) } else { Err(ProductError::Forbidden) }
 }

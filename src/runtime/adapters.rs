@@ -16,7 +16,7 @@ use crate::adapters::mongo::MongoUserStore;
 use crate::adapters::mysql::MySqlProductStore;
 use crate::adapters::postgres::PostgresCartStore;
 use crate::adapters::redis::{self as redis_adapters, RedisCache, RedisRateLimiter};
-use crate::config::Config;
+use crate::config::{Config, configured};
 use crate::ports::cache::Cache;
 use crate::ports::carts::CartStore;
 use crate::ports::events::EventBus;
@@ -68,7 +68,7 @@ impl Adapters {
     /// concurrently, migrations run), in memory otherwise.
     pub async fn connect(config: &Config, parts: &[Part]) -> anyhow::Result<Self> {
         let needs = |p: Part| parts.contains(&p);
-        let url = |u: &Option<String>| u.as_deref().map(str::trim).filter(|u| !u.is_empty()).map(str::to_string);
+        let url = |u: &Option<String>| configured(u).map(str::to_string);
         let mongo = url(&config.users.mongo_url).filter(|_| needs(Part::Users));
         let mysql = url(&config.products.mysql_url).filter(|_| needs(Part::Products));
         let postgres = url(&config.carts.postgres_url).filter(|_| needs(Part::Carts));

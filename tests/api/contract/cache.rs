@@ -14,7 +14,7 @@ use super::{WAIT, unique};
 /// `name` (e.g. `#[ignore = "needs Redis"]`) go on every test.
 macro_rules! cache_contract {
     ($(#[$attr:meta])* $name:ident, $make:expr) => {
-        $crate::contract::cache::cache_contract!(@tests [$(#[$attr])*] $name, $make;
+        $crate::contract::port_contract!(cache, [$(#[$attr])*] $name, $make;
             ping_answers,
             miss_then_hit,
             get_many_keeps_order_with_misses,
@@ -25,23 +25,7 @@ macro_rules! cache_contract {
             values_are_bytes,
         );
     };
-    (@tests $attrs:tt $name:ident, $make:expr; $($test:ident),* $(,)?) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            $($crate::contract::cache::cache_contract!(@test $attrs $make, $test);)*
-        }
-    };
-    (@test [$($attr:tt)*] $make:expr, $test:ident) => {
-        $($attr)*
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $test() {
-            let make = $make;
-            $crate::contract::cache::$test(make().await).await;
-        }
-    };
 }
-pub(crate) use cache_contract;
 
 cache_contract!(memory, || async { Arc::new(MemoryCache::new()) as Arc<dyn Cache> });
 // The same contract on the real server (scripts/infra up).

@@ -21,7 +21,7 @@ use super::WAIT;
 /// (e.g. `#[ignore = "needs PostgreSQL"]`) go on every test.
 macro_rules! cart_store_contract {
     ($(#[$attr:meta])* $name:ident, $make:expr) => {
-        $crate::contract::carts::cart_store_contract!(@tests [$(#[$attr])*] $name, $make;
+        $crate::contract::port_contract!(carts, [$(#[$attr])*] $name, $make;
             ping_answers,
             add_creates_a_line_from_the_snapshot,
             a_second_add_sums_the_quantities,
@@ -37,23 +37,7 @@ macro_rules! cart_store_contract {
             remove_product_removes_every_users_lines,
         );
     };
-    (@tests $attrs:tt $name:ident, $make:expr; $($test:ident),* $(,)?) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            $($crate::contract::carts::cart_store_contract!(@test $attrs $make, $test);)*
-        }
-    };
-    (@test [$($attr:tt)*] $make:expr, $test:ident) => {
-        $($attr)*
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $test() {
-            let make = $make;
-            $crate::contract::carts::$test(make().await).await;
-        }
-    };
 }
-pub(crate) use cart_store_contract;
 
 cart_store_contract!(memory, || async { Arc::new(MemoryCartStore::new()) as Arc<dyn CartStore> });
 // The same contract on the real server (scripts/infra up).

@@ -17,7 +17,7 @@ use super::{WAIT, unique};
 /// (e.g. `#[ignore = "needs Kafka"]`) go on every test.
 macro_rules! events_contract {
     ($(#[$attr:meta])* $name:ident, $make:expr) => {
-        $crate::contract::events::events_contract!(@tests [$(#[$attr])*] $name, $make;
+        $crate::contract::port_contract!(events, [$(#[$attr])*] $name, $make;
             ping_answers,
             per_key_order,
             same_key_same_partition,
@@ -27,23 +27,7 @@ macro_rules! events_contract {
             group_members_share_partitions,
         );
     };
-    (@tests $attrs:tt $name:ident, $make:expr; $($test:ident),* $(,)?) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            $($crate::contract::events::events_contract!(@test $attrs $make, $test);)*
-        }
-    };
-    (@test [$($attr:tt)*] $make:expr, $test:ident) => {
-        $($attr)*
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $test() {
-            let make = $make;
-            $crate::contract::events::$test(make().await).await;
-        }
-    };
 }
-pub(crate) use events_contract;
 
 events_contract!(memory, || async { Arc::new(MemoryEventBus::default()) as Arc<dyn EventBus> });
 // The same contract on the real server (scripts/infra up).

@@ -8,6 +8,28 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+/// `port_contract!(module, [attrs] name, factory; tests…)`: a module `name` holding one
+/// `#[tokio::test]` per contract test `contract::module::test`, each given a fresh port from the
+/// factory. The attributes go on every test. Each port's own macro names its tests.
+macro_rules! port_contract {
+    ($module:ident, $attrs:tt $name:ident, $make:expr; $($test:ident),* $(,)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $($crate::contract::port_contract!(@test $module $attrs $make, $test);)*
+        }
+    };
+    (@test $module:ident [$($attr:tt)*] $make:expr, $test:ident) => {
+        $($attr)*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            let make = $make;
+            $crate::contract::$module::$test(make().await).await;
+        }
+    };
+}
+pub(crate) use port_contract;
+
 pub mod cache;
 pub mod carts;
 pub mod events;

@@ -31,7 +31,7 @@ use super::{WAIT, now_ms, unique};
 /// MySQL"]`) go on every test.
 macro_rules! product_store_contract {
     ($(#[$attr:meta])* $name:ident, $make:expr) => {
-        $crate::contract::products::product_store_contract!(@tests [$(#[$attr])*] $name, $make;
+        $crate::contract::port_contract!(products, [$(#[$attr])*] $name, $make;
             ping_answers,
             create_then_get,
             get_many_skips_unknown_ids_and_repeats,
@@ -52,24 +52,10 @@ macro_rules! product_store_contract {
             a_key_waits_while_its_older_event_is_leased,
         );
     };
-    (@tests $attrs:tt $name:ident, $make:expr; $($test:ident),* $(,)?) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            $($crate::contract::products::product_store_contract!(@test $attrs $make, $test);)*
-        }
-    };
-    (@test [$($attr:tt)*] $make:expr, $test:ident) => {
-        $($attr)*
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $test() {
-            let make = $make;
-            let (store, outbox) = make().await;
-            $crate::contract::products::$test(store, outbox).await;
-        }
-    };
 }
-pub(crate) use product_store_contract;
+
+/// What a product-store contract test gets: the store and its outbox, one database.
+pub type Stores = (Arc<dyn ProductStore>, Arc<dyn Outbox>);
 
 product_store_contract!(memory, || async {
     let store = Arc::new(MemoryProductStore::new());
@@ -268,12 +254,12 @@ async fn assert_outbox(outbox: &dyn Outbox, keys: &[String], expected: &[&Outbox
 // ---------------------------------------------------------------------------------------------
 // The store
 
-pub async fn ping_answers(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbox>) {
+pub async fn ping_answers((store, outbox): Stores) {
     timeout(Duration::from_secs(1), store.ping()).await.expect("ping took over a second").expect("ping failed");
     timeout(Duration::from_secs(1), outbox.ping()).await.expect("ping took over a second").expect("ping failed");
 }
 
-pub async fn create_then_get(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbox>) {
+pub async fn create_then_get((store, outbox): Stores) {
     let category = unique("cat");
     let full = product(&category, "lamp", 1999);
     let bare = Product { description: String::new(), image_url: None, stock: 0, ..product(&category, "bare", 0) };
@@ -284,7 +270,7 @@ pub async fn create_then_get(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbo
     assert_outbox(&*outbox, &[], &events.iter().collect::<Vec<_>>()).await;
 }
 
-pub async fn get_many_skips_unknown_ids_and_repeats(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbox>) {
+pub async fn get_many_skips_unknown_ids_and_repeats((store, outbox): Stores) {
     let category = unique("cat");
     let (a, b, c) = (product(&category, "a", 100), product(&category, "b", 200), product(&category, "c", 300));
     let events = create_all(&*store, &[a.clone(), b.clone(), c.clone()]).await;
@@ -297,7 +283,7 @@ pub async fn get_many_skips_unknown_ids_and_repeats(store: Arc<dyn ProductStore>
     mark_sent(&*outbox, &ids_of(&events)).await;
 }
 
-pub async fn create_with_an_existing_id_is_a_duplicate(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbox>) {
+pub async fn create_with_an_existing_id_is_a_duplicate((store, outbox): Stores) {
     let category = unique("cat");
     let original = product(&category, "original", 100);
     let created = create(&*store, &original).await;
@@ -311,7 +297,7 @@ pub async fn create_with_an_existing_id_is_a_duplicate(store: Arc<dyn ProductSto
     assert_outbox(&*outbox, &[], &[&created]).await;
 }
 
-pub async fn update_checks_the_expected_version(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbox>) {
+pub async fn update_checks_the_expected_version((store, outbox): Stores) {
     let category = unique("cat");
     let v1 = product(&category, "chair", 4000);
     let created = create(&*store, &v1).await;
@@ -346,7 +332,7 @@ pub async fn update_checks_the_expected_version(store: Arc<dyn ProductStore>, ou
     assert_outbox(&*outbox, &[ghost.id.to_string()], &[&created, &updated, &updated_again]).await;
 }
 
-pub async fn delete_checks_the_expected_version(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbox>) {
+pub async fn delete_checks_the_expected_version((store, outbox): Stores) {
     let category = unique("cat");
     let v1 = product(&category, "desk", 9000);
     let kept = product(&category, "shelf", 3000);
@@ -385,7 +371,7 @@ pub async fn delete_checks_the_expected_version(store: Arc<dyn ProductStore>, ou
     assert_outbox(&*outbox, &[ghost.to_string()], &[&created, &kept_created, &updated, &deleted]).await;
 }
 
-pub async fn list_filters_by_category(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbox>) {
+pub async fn list_filters_by_category((store, outbox): Stores) {
     let category = unique("cat");
     let other = format!("{category}-other");
     let ours = [product(&category, "one", 100), product(&category, "two", 200), product(&category, "three", 300)];
@@ -407,7 +393,7 @@ pub async fn list_filters_by_category(store: Arc<dyn ProductStore>, outbox: Arc<
     mark_sent(&*outbox, &ids_of(&events)).await;
 }
 
-pub async fn list_searches_name_and_description(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbox>) {
+pub async fn list_searches_name_and_description((store, outbox): Stores) {
     let category = unique("cat");
     let red = Product { description: "Fresh and crisp".into(), ..product(&category, "Red Apple", 100) };
     let pear = Product { description: "Tastes like APPLE, almost".into(), ..product(&category, "Green pear", 200) };
@@ -432,7 +418,7 @@ pub async fn list_searches_name_and_description(store: Arc<dyn ProductStore>, ou
     mark_sent(&*outbox, &ids_of(&events)).await;
 }
 
-pub async fn list_filters_by_price(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbox>) {
+pub async fn list_filters_by_price((store, outbox): Stores) {
     let category = unique("cat");
     let ps: Vec<Product> =
         [100, 500, 999, 1000, 1001, 2000].iter().map(|&cents| product(&category, "thing", cents)).collect();
@@ -481,7 +467,7 @@ fn sorted(products: &[Product], sort: &str) -> Vec<Uuid> {
     products.iter().map(|p| p.id).collect()
 }
 
-pub async fn list_sorts_with_ties_broken_by_id(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbox>) {
+pub async fn list_sorts_with_ties_broken_by_id((store, outbox): Stores) {
     let category = unique("cat");
     let base: DateTime<Utc> = now_ms() - chrono::Duration::minutes(1);
     // Every key has a tie; lowercase ASCII names, so that collations agree. Ids fall as the
@@ -514,7 +500,7 @@ pub async fn list_sorts_with_ties_broken_by_id(store: Arc<dyn ProductStore>, out
     mark_sent(&*outbox, &ids_of(&events)).await;
 }
 
-pub async fn list_pages(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbox>) {
+pub async fn list_pages((store, outbox): Stores) {
     let category = unique("cat");
     let ps: Vec<Product> =
         [700, 100, 300, 300, 500, 200, 600].iter().map(|&cents| product(&category, "item", cents)).collect();
@@ -569,7 +555,7 @@ fn assert_in_order(batches: &[Vec<OutboxEvent>], events: &[OutboxEvent]) {
     }
 }
 
-pub async fn claim_returns_oldest_first_up_to_limit(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbox>) {
+pub async fn claim_returns_oldest_first_up_to_limit((store, outbox): Stores) {
     let events = fresh_events(&*store, 5).await;
     let keys = key_set(&events);
     let batches = claim_until(&*outbox, &keys, &ids_of(&events), ALL, SHORT_LEASE).await;
@@ -599,10 +585,7 @@ pub async fn claim_returns_oldest_first_up_to_limit(store: Arc<dyn ProductStore>
     mark_sent(&*outbox, &ids_of(&events)).await;
 }
 
-pub async fn claimed_events_are_not_claimable_during_their_lease(
-    store: Arc<dyn ProductStore>,
-    outbox: Arc<dyn Outbox>,
-) {
+pub async fn claimed_events_are_not_claimable_during_their_lease((store, outbox): Stores) {
     let events = fresh_events(&*store, 3).await;
     let keys = key_set(&events);
     let started = Instant::now();
@@ -615,7 +598,7 @@ pub async fn claimed_events_are_not_claimable_during_their_lease(
     mark_sent(&*outbox, &ids_of(&events)).await;
 }
 
-pub async fn expired_leases_make_events_claimable_again(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbox>) {
+pub async fn expired_leases_make_events_claimable_again((store, outbox): Stores) {
     let events = fresh_events(&*store, 3).await;
     let keys = key_set(&events);
     claim_until(&*outbox, &keys, &ids_of(&events), ALL, SHORT_LEASE).await;
@@ -625,7 +608,7 @@ pub async fn expired_leases_make_events_claimable_again(store: Arc<dyn ProductSt
     mark_sent(&*outbox, &ids_of(&events)).await;
 }
 
-pub async fn sent_events_are_never_claimed_again(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbox>) {
+pub async fn sent_events_are_never_claimed_again((store, outbox): Stores) {
     let events = fresh_events(&*store, 4).await;
     let keys = key_set(&events);
     claim_until(&*outbox, &keys, &ids_of(&events), ALL, SHORT_LEASE).await;
@@ -653,7 +636,7 @@ pub async fn sent_events_are_never_claimed_again(store: Arc<dyn ProductStore>, o
 /// exactly its own effect around it once.
 const ATTEMPTS: usize = 20;
 
-pub async fn pending_counts_unsent_events(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbox>) {
+pub async fn pending_counts_unsent_events((store, outbox): Stores) {
     let category = unique("cat");
     let mut unsent: Vec<Uuid> = Vec::new();
 
@@ -718,7 +701,7 @@ pub async fn pending_counts_unsent_events(store: Arc<dyn ProductStore>, outbox: 
     mark_sent(&*outbox, &unsent).await;
 }
 
-pub async fn concurrent_claimers_never_share_an_event(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbox>) {
+pub async fn concurrent_claimers_never_share_an_event((store, outbox): Stores) {
     const ROUNDS: usize = 20;
     const EVENTS: usize = 10;
     for round in 0..ROUNDS {
@@ -765,7 +748,7 @@ pub async fn concurrent_claimers_never_share_an_event(store: Arc<dyn ProductStor
     }
 }
 
-pub async fn a_key_waits_while_its_older_event_is_leased(store: Arc<dyn ProductStore>, outbox: Arc<dyn Outbox>) {
+pub async fn a_key_waits_while_its_older_event_is_leased((store, outbox): Stores) {
     let category = unique("cat");
     let (p, q) = (product(&category, "p", 100), product(&category, "q", 200));
     let first = create(&*store, &p).await;

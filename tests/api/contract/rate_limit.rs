@@ -14,7 +14,7 @@ use super::{WAIT, unique};
 /// `name` (e.g. `#[ignore = "needs Redis"]`) go on every test.
 macro_rules! rate_limit_contract {
     ($(#[$attr:meta])* $name:ident, $make:expr) => {
-        $crate::contract::rate_limit::rate_limit_contract!(@tests [$(#[$attr])*] $name, $make;
+        $crate::contract::port_contract!(rate_limit, [$(#[$attr])*] $name, $make;
             ping_answers,
             exact_under_concurrency,
             remaining_counts_down,
@@ -23,23 +23,7 @@ macro_rules! rate_limit_contract {
             keys_are_independent,
         );
     };
-    (@tests $attrs:tt $name:ident, $make:expr; $($test:ident),* $(,)?) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            $($crate::contract::rate_limit::rate_limit_contract!(@test $attrs $make, $test);)*
-        }
-    };
-    (@test [$($attr:tt)*] $make:expr, $test:ident) => {
-        $($attr)*
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $test() {
-            let make = $make;
-            $crate::contract::rate_limit::$test(make().await).await;
-        }
-    };
 }
-pub(crate) use rate_limit_contract;
 
 rate_limit_contract!(memory, || async { Arc::new(MemoryRateLimiter::new()) as Arc<dyn RateLimiter> });
 // The same contract on the real server (scripts/infra up).

@@ -18,7 +18,7 @@ use super::{WAIT, now_ms, unique};
 /// (e.g. `#[ignore = "needs MongoDB"]`) go on every test.
 macro_rules! user_store_contract {
     ($(#[$attr:meta])* $name:ident, $make:expr) => {
-        $crate::contract::users::user_store_contract!(@tests [$(#[$attr])*] $name, $make;
+        $crate::contract::port_contract!(users, [$(#[$attr])*] $name, $make;
             ping_answers,
             insert_then_read_by_id_and_email,
             unknown_users_are_none,
@@ -30,23 +30,7 @@ macro_rules! user_store_contract {
             revoked_tokens_are_remembered,
         );
     };
-    (@tests $attrs:tt $name:ident, $make:expr; $($test:ident),* $(,)?) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            $($crate::contract::users::user_store_contract!(@test $attrs $make, $test);)*
-        }
-    };
-    (@test [$($attr:tt)*] $make:expr, $test:ident) => {
-        $($attr)*
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $test() {
-            let make = $make;
-            $crate::contract::users::$test(make().await).await;
-        }
-    };
 }
-pub(crate) use user_store_contract;
 
 user_store_contract!(memory, || async { Arc::new(MemoryUserStore::new()) as Arc<dyn UserStore> });
 // The same contract on the real server (scripts/infra up).
