@@ -8,15 +8,15 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agora::adapters::memory::{MemoryCache, MemoryCartStore, MemoryRateLimiter, TtlMap};
+use agora::adapters::memory::{MemoryCache, MemoryCartStore, MemoryRateLimiter};
 use agora::carts::CartService;
 use agora::carts::domain::ProductSnapshot;
+use agora::carts::ports::ProductCatalog;
 use agora::carts::service::product_key;
-use agora::money::Money;
+use agora::kernel::money::Money;
 use agora::ports::PortError;
 use agora::ports::Probe;
 use agora::ports::cache::Cache;
-use agora::ports::carts::ProductCatalog;
 use agora::ports::rate_limit::RateLimiter;
 use criterion::{Criterion, criterion_group, criterion_main};
 use uuid::Uuid;
@@ -72,12 +72,6 @@ fn benches(c: &mut Criterion) {
     c.bench_function("cart_products_20_all_cached", |b| {
         b.to_async(&rt).iter(|| async { black_box(service.products(black_box(&ids)).await.expect("all cached")) })
     });
-
-    let map: TtlMap<String, u64> = TtlMap::new();
-    for i in 0..10_000u64 {
-        map.insert(format!("token-{i}"), i, Duration::from_secs(3600));
-    }
-    c.bench_function("ttl_map_get_hit", |b| b.iter(|| black_box(map.get(black_box("token-4242")))));
 
     // A 1 ms window keeps the log short however many iterations run.
     let limiter = MemoryRateLimiter::new();

@@ -1,6 +1,8 @@
 //! The `agora` command line.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+
+use crate::runtime::ServiceName;
 
 #[derive(Parser, Debug)]
 #[command(name = "agora", version, about = "Agora e-commerce backend")]
@@ -23,12 +25,9 @@ pub enum Command {
     /// Reach every configured server, run the schema migrations, create the
     /// indexes and the topic, then exit.
     Migrate,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServiceName {
-    Gateway,
-    Users,
-    Products,
-    Carts,
+    /// Exit 0 when URL answers 2xx within 3 s, else 1 (a container healthcheck).
+    Health {
+        /// e.g. http://127.0.0.1:3000/ready
+        url: String,
+    },
 }

@@ -10,6 +10,17 @@ use clap::Parser;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     agora::telemetry::init();
+    let command = cli.command.unwrap_or(Command::Run);
+    if let Command::Health { url } = &command {
+        // Needs no configuration: a healthcheck must work wherever it runs.
+        return match agora::runtime::health(url).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("agora: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
@@ -17,17 +28,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match cli.command.unwrap_or(Command::Run) {
+    let result = match command {
         Command::Run => agora::runtime::run_all(config).await,
         Command::Serve { service } => agora::runtime::serve(config, service).await,
         Command::Migrate => agora::runtime::migrate(config).await,
-        Command::Config => match toml::to_string_pretty(&config.redacted()) {
-            Ok(text) => {
-                print!("{text}");
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        },
+        Command::Config => toml::to_string_pretty(&config.redacted()).map(|text| print!("{text}")).map_err(Into::into),
+        Command::Health { .. } => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

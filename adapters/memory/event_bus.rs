@@ -7,7 +7,9 @@
 //! each member restarts its partitions from the committed offsets (at-least-once delivery).
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
@@ -46,13 +48,6 @@ struct Group {
     /// Member ids; ascending, which is also the order they joined.
     members: BTreeSet<u64>,
     generation: u64,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Every critical section leaves the state consistent, so a panic elsewhere does not spoil it.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 impl State {
@@ -122,7 +117,7 @@ impl EventBus for MemoryEventBus {
     async fn publish(&self, topic: &str, key: &str, payload: &[u8]) -> Result<(), PortError> {
         let partitions = self.shared.partitions;
         let partition = partition_for(key, partitions);
-        let mut state = self.shared.lock();
+        let mut state = self.shared.state.lock();
         let topic_state = state.topic(topic, partitions);
         let log = &mut topic_state.logs[partition as usize];
         let record = Record {
@@ -139,7 +134,7 @@ impl EventBus for MemoryEventBus {
 
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn EventConsumer>, PortError> {
         let partitions = self.shared.partitions;
-        let mut state = self.shared.lock();
+        let mut state = self.shared.state.lock();
         let member = state.next_member;
         state.next_member += 1;
         let topic_state = state.topic(topic, partitions);
@@ -188,7 +183,7 @@ impl MemoryConsumer {
     /// The next record at or after this member's positions, if any; never waits.
     fn poll(&mut self) -> Option<Record> {
         let shared = Arc::clone(&self.shared);
-        let state = shared.lock();
+        let state = shared.state.lock();
         let topic = state.topics.get(&self.topic)?;
         let group = topic.groups.get(&self.group)?;
         if group.generation != self.generation {
@@ -216,7 +211,7 @@ impl MemoryConsumer {
         if !std::mem::replace(&mut self.joined, false) {
             return;
         }
-        let mut state = self.shared.lock();
+        let mut state = self.shared.state.lock();
         if let Some(topic) = state.topics.get_mut(&self.topic) {
             if let Some(group) = topic.groups.get_mut(&self.group)
                 && group.members.remove(&self.member)
@@ -246,7 +241,7 @@ impl EventConsumer for MemoryConsumer {
         if record.topic != self.topic {
             return Err(anyhow::anyhow!("a record of topic {} committed on topic {}", record.topic, self.topic).into());
         }
-        let mut state = self.shared.lock();
+        let mut state = self.shared.state.lock();
         let group = state
             .topics
             .get_mut(&self.topic)

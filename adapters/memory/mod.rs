@@ -5,7 +5,6 @@ pub mod cart_store;
 pub mod event_bus;
 pub mod product_store;
 pub mod rate_limiter;
-pub mod ttl_map;
 pub mod user_store;
 
 pub use cache::MemoryCache;
@@ -13,5 +12,4 @@ pub use cart_store::MemoryCartStore;
 pub use event_bus::MemoryEventBus;
 pub use product_store::MemoryProductStore;
 pub use rate_limiter::MemoryRateLimiter;
-pub use ttl_map::TtlMap;
 pub use user_store::MemoryUserStore;

@@ -2,18 +2,18 @@
 //! live under one lock, so a change and its event are stored together or not
 //! at all, as a database transaction would.
 
+use parking_lot::Mutex;
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::ports::products::{Outbox, OutboxEvent, ProductStore};
 use crate::ports::{Page, PortError, Probe, WriteError};
 use crate::products::domain::{Product, ProductQuery, SortKey};
+use crate::products::ports::{Outbox, OutboxEvent, ProductStore};
 
 #[derive(Default)]
 pub struct MemoryProductStore {
@@ -30,10 +30,6 @@ struct Inner {
 impl MemoryProductStore {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -63,7 +59,7 @@ impl Probe for MemoryProductStore {
 #[async_trait]
 impl ProductStore for MemoryProductStore {
     async fn list(&self, q: &ProductQuery) -> Result<Page<Product>, PortError> {
-        let inner = self.lock();
+        let inner = self.inner.lock();
         let mut found: Vec<&Product> = inner.products.values().filter(|p| matches(p, q)).collect();
         found.sort_by(|a, b| {
             let order = compare(a, b, q.sort.key).then_with(|| a.id.cmp(&b.id));
@@ -75,17 +71,17 @@ impl ProductStore for MemoryProductStore {
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Product>, PortError> {
-        Ok(self.lock().products.get(&id).cloned())
+        Ok(self.inner.lock().products.get(&id).cloned())
     }
 
     async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<Product>, PortError> {
-        let inner = self.lock();
+        let inner = self.inner.lock();
         let unique: HashSet<&Uuid> = ids.iter().collect();
         Ok(unique.into_iter().filter_map(|id| inner.products.get(id).cloned()).collect())
     }
 
     async fn create(&self, product: &Product, event: &OutboxEvent) -> Result<(), WriteError> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         if inner.products.contains_key(&product.id) {
             return Err(WriteError::Duplicate);
         }
@@ -95,7 +91,7 @@ impl ProductStore for MemoryProductStore {
     }
 
     async fn update(&self, product: &Product, expected_version: u64, event: &OutboxEvent) -> Result<(), WriteError> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         match inner.products.get(&product.id) {
             None => return Err(WriteError::NotFound),
             Some(p) if p.version != expected_version => return Err(WriteError::Conflict),
@@ -107,7 +103,7 @@ impl ProductStore for MemoryProductStore {
     }
 
     async fn delete(&self, id: Uuid, expected_version: u64, event: &OutboxEvent) -> Result<(), WriteError> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         match inner.products.get(&id) {
             None => return Err(WriteError::NotFound),
             Some(p) if p.version != expected_version => return Err(WriteError::Conflict),
@@ -123,7 +119,7 @@ impl ProductStore for MemoryProductStore {
 impl Outbox for MemoryProductStore {
     async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<OutboxEvent>, PortError> {
         let now = Instant::now();
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let mut blocked: HashSet<String> = HashSet::new();
         let mut claimed = Vec::new();
         for (event, leased_until) in inner.outbox.iter_mut() {
@@ -144,11 +140,11 @@ impl Outbox for MemoryProductStore {
 
     async fn mark_sent(&self, ids: &[Uuid]) -> Result<(), PortError> {
         let ids: HashSet<&Uuid> = ids.iter().collect();
-        self.lock().outbox.retain(|(e, _)| !ids.contains(&e.id));
+        self.inner.lock().outbox.retain(|(e, _)| !ids.contains(&e.id));
         Ok(())
     }
 
     async fn pending(&self) -> Result<u64, PortError> {
-        Ok(self.lock().outbox.len() as u64)
+        Ok(self.inner.lock().outbox.len() as u64)
     }
 }

@@ -3,8 +3,8 @@
 //! Every check runs under one mutex, which is what makes it exact under concurrency.
 //! Time is `tokio::time::Instant`, so tests can pause and advance the clock.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -62,14 +62,9 @@ impl MemoryRateLimiter {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Every critical section leaves the logs consistent, so a panic elsewhere does not spoil them.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn decide(&self, key: &str, limit: u32, window: Duration) -> RateDecision {
         let now = Instant::now();
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         state.checks_since_sweep += 1;
         if state.checks_since_sweep >= SWEEP_EVERY.max(state.kept_at_sweep) {
             state.sweep(now);
@@ -185,7 +180,7 @@ mod tests {
         for _ in 0..5000 {
             limiter.check("busy", u32::MAX, secs(1)).await.unwrap();
         }
-        let keys = limiter.lock().logs.len();
+        let keys = limiter.state.lock().logs.len();
         assert!(keys <= SWEEP_EVERY, "{keys} keys kept");
     }
 }

@@ -1,16 +1,16 @@
 //! In-memory `UserStore`: users by id with a unique email index, and revoked
 //! token ids that are dropped once their token has expired anyway.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::ports::users::UserStore;
 use crate::ports::{PortError, Probe, WriteError};
 use crate::users::domain::User;
+use crate::users::ports::UserStore;
 
 #[derive(Default)]
 pub struct MemoryUserStore {
@@ -28,10 +28,6 @@ impl MemoryUserStore {
     pub fn new() -> Self {
         Self::default()
     }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 #[async_trait]
@@ -44,7 +40,7 @@ impl Probe for MemoryUserStore {
 #[async_trait]
 impl UserStore for MemoryUserStore {
     async fn insert(&self, user: &User) -> Result<(), WriteError> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         if inner.by_email.contains_key(&user.email) || inner.users.contains_key(&user.id) {
             return Err(WriteError::Duplicate);
         }
@@ -54,16 +50,16 @@ impl UserStore for MemoryUserStore {
     }
 
     async fn by_id(&self, id: Uuid) -> Result<Option<User>, PortError> {
-        Ok(self.lock().users.get(&id).cloned())
+        Ok(self.inner.lock().users.get(&id).cloned())
     }
 
     async fn by_email(&self, email: &str) -> Result<Option<User>, PortError> {
-        let inner = self.lock();
+        let inner = self.inner.lock();
         Ok(inner.by_email.get(email).and_then(|id| inner.users.get(id)).cloned())
     }
 
     async fn update(&self, user: &User) -> Result<(), WriteError> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let Some(old_email) = inner.users.get(&user.id).map(|u| u.email.clone()) else {
             return Err(WriteError::NotFound);
         };
@@ -79,7 +75,7 @@ impl UserStore for MemoryUserStore {
     }
 
     async fn revoke_token(&self, jti: &str, expires_at: DateTime<Utc>) -> Result<(), PortError> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let now = Utc::now();
         inner.revoked.retain(|_, exp| *exp > now);
         inner.revoked.insert(jti.to_string(), expires_at);
@@ -87,6 +83,6 @@ impl UserStore for MemoryUserStore {
     }
 
     async fn is_revoked(&self, jti: &str) -> Result<bool, PortError> {
-        Ok(self.lock().revoked.contains_key(jti))
+        Ok(self.inner.lock().revoked.contains_key(jti))
     }
 }

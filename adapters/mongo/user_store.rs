@@ -13,9 +13,10 @@ use mongodb::{Client, Collection, IndexModel};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::ports::users::UserStore;
+use crate::kernel::identity::Role;
 use crate::ports::{PortError, Probe, WriteError};
-use crate::users::domain::{Role, User};
+use crate::users::domain::User;
+use crate::users::ports::UserStore;
 
 const DEPENDENCY: &str = "MongoDB";
 const DUPLICATE_KEY: i32 = 11000;

@@ -13,10 +13,10 @@ use sqlx::{ConnectOptions, FromRow, MySql, QueryBuilder, Transaction};
 use uuid::Uuid;
 
 use crate::adapters::sql::{is_unique_violation, port_error};
-use crate::money::Money;
-use crate::ports::products::{Outbox, OutboxEvent, ProductStore};
+use crate::kernel::money::Money;
 use crate::ports::{Page, PortError, Probe, WriteError};
 use crate::products::domain::{Product, ProductQuery, SortKey};
+use crate::products::ports::{Outbox, OutboxEvent, ProductStore};
 
 const DEPENDENCY: &str = "MySQL";
 /// How many pending events one claim looks at (leased ones included).

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::adapters::sql::port_error;
 use crate::carts::domain::{CartLine, ProductSnapshot};
-use crate::money::Money;
-use crate::ports::carts::{CartStore, CartWriteError};
+use crate::carts::ports::{CartStore, CartWriteError};
+use crate::kernel::money::Money;
 use crate::ports::{PortError, Probe};
 
 const DEPENDENCY: &str = "PostgreSQL";

@@ -7,15 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use super::domain::ProductSnapshot;
+use super::ports::CartStore;
 use super::service::product_key;
+use crate::contracts::product_events::{Deleted, EventType, ProductEvent};
 use crate::ports::PortError;
 use crate::ports::cache::Cache;
-use crate::ports::carts::CartStore;
 use crate::ports::events::{EventBus, EventConsumer, Record};
-use crate::products::events::{EventType, ProductEvent};
 
 #[derive(Clone)]
 pub struct EventHandler {
@@ -34,11 +33,6 @@ pub enum HandleError {
     Port(#[from] PortError),
 }
 
-#[derive(serde::Deserialize)]
-struct IdOnly {
-    id: Uuid,
-}
-
 impl EventHandler {
     pub async fn handle(&self, record: &Record) -> Result<(), HandleError> {
         let event: ProductEvent =
@@ -55,7 +49,7 @@ impl EventHandler {
                 Ok(())
             }
             EventType::ProductDeleted => {
-                let IdOnly { id } =
+                let Deleted { id } =
                     serde_json::from_value(event.data).map_err(|e| HandleError::Poison(e.to_string()))?;
                 self.cache.delete(&product_key(&self.namespace, id)).await?;
                 let removed = self.store.remove_product(id).await?;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::money::Money;
+use crate::kernel::money::Money;
 
 /// Quantities per line run from 1 to this.
 pub const MAX_QUANTITY: u32 = 999;

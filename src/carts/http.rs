@@ -1,20 +1,42 @@
-//! The carts service's routes (`/api/cart*`) and their JSON shapes.
+//! The carts service's routes (`/api/cart*`), their JSON shapes, and the
+//! mapping of the service's errors to the contract's codes.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::CartService;
 use super::domain::CartView;
-use super::service::quantity;
+use super::service::{CartError, quantity};
+use crate::http::caller::Caller;
 use crate::http::error::ErrorBody;
-use crate::http::identity::Caller;
 use crate::http::{ApiError, Data, JsonBody};
-use crate::validation::FieldError;
+use crate::kernel::validation::FieldError;
+
+impl From<CartError> for ApiError {
+    fn from(e: CartError) -> Self {
+        match e {
+            CartError::Validation(d) => ApiError::Validation(d),
+            CartError::ProductNotFound => {
+                ApiError::refused(StatusCode::NOT_FOUND, "PRODUCT_NOT_FOUND", "No such product")
+            }
+            CartError::ItemNotFound => {
+                ApiError::refused(StatusCode::NOT_FOUND, "CART_ITEM_NOT_FOUND", "This product is not in the cart")
+            }
+            CartError::InsufficientStock { available } => ApiError::refused(
+                StatusCode::CONFLICT,
+                "INSUFFICIENT_STOCK",
+                format!("Not enough stock: {available} available"),
+            ),
+            CartError::Port(p) => p.into(),
+        }
+    }
+}
 
 pub fn router(service: Arc<CartService>) -> Router {
     Router::new()
@@ -39,7 +61,7 @@ pub struct QuantityBody {
 }
 
 fn line_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::CartItemNotFound)
+    Uuid::parse_str(raw).map_err(|_| CartError::ItemNotFound.into())
 }
 
 #[utoipa::path(get, path = "/api/cart", tag = "cart", security(("bearer" = [])),
@@ -60,13 +82,13 @@ pub async fn add(
     let qty = quantity(body.quantity, Some(1), false);
     let Some(raw_id) = body.product_id else {
         let mut details = vec![FieldError { field: "productId".into(), message: "is required".into() }];
-        if let Err(super::service::CartError::Validation(d)) = qty {
+        if let Err(CartError::Validation(d)) = qty {
             details.extend(d);
         }
         return Err(ApiError::Validation(details));
     };
     let qty = qty?;
-    let product_id = Uuid::parse_str(raw_id.trim()).map_err(|_| ApiError::ProductNotFound)?;
+    let product_id = Uuid::parse_str(raw_id.trim()).map_err(|_| ApiError::from(CartError::ProductNotFound))?;
     Ok(Data(carts.add(caller.user_id, product_id, qty).await?))
 }
 

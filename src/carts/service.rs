@@ -9,10 +9,10 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::domain::{self, CartView, Live, MAX_QUANTITY, ProductSnapshot};
+use super::ports::{CartStore, CartWriteError, ProductCatalog};
+use crate::kernel::validation::FieldError;
 use crate::ports::PortError;
 use crate::ports::cache::Cache;
-use crate::ports::carts::{CartStore, CartWriteError, ProductCatalog};
-use crate::validation::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CartError {

@@ -5,11 +5,11 @@ use std::net::IpAddr;
 
 use axum::http::HeaderMap;
 
-use crate::config::{TrustedProxy, canonical};
+use crate::config::{TrustedProxies, canonical};
 
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[TrustedProxy]) -> IpAddr {
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
     let peer = canonical(peer);
-    let is_trusted = |ip: IpAddr| trusted.iter().any(|t| t.contains(ip));
+    let is_trusted = |ip: IpAddr| trusted.contains(ip);
     if !is_trusted(peer) {
         return peer;
     }
@@ -36,7 +36,7 @@ mod tests {
 
     #[test]
     fn forwarded_for_counts_only_from_trusted_peers() {
-        let trusted: Vec<TrustedProxy> = vec!["10.0.0.0/8".parse().unwrap()];
+        let trusted: TrustedProxies = "10.0.0.0/8".parse().unwrap();
         let peer: IpAddr = "10.1.1.1".parse().unwrap();
         let stranger: IpAddr = "8.8.8.8".parse().unwrap();
         assert_eq!(client_ip(stranger, &headers("1.2.3.4"), &trusted), stranger);

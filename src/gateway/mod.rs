@@ -1,14 +1,16 @@
 //! The API gateway: the only public entry. In order, for each request: a
-//! request id and a span; the global per-IP rate limit (all but `/health` and
-//! `/ready`); route resolution; authentication through the users service (with
-//! a short-lived cache); identity headers; forwarding to the service.
+//! request id and a span (the standard middleware); the global per-IP rate
+//! limit (all but `/health` and `/ready`); route resolution; authentication
+//! through the users service (with a short-lived cache); identity headers;
+//! forwarding to the service.
 //!
 //! `routes` is the route table, `client_ip` who is asking, `rate_limit` and
-//! `auth` the two guards, `proxy` the forwarding, `context` request ids and logs.
+//! `auth` the two guards, `ports` what the gateway asks of the users service,
+//! `proxy` the forwarding.
 
 pub mod auth;
 pub mod client_ip;
-pub mod context;
+pub mod ports;
 pub mod proxy;
 pub mod rate_limit;
 pub mod routes;
@@ -18,19 +20,22 @@ use std::sync::Arc;
 use axum::Router;
 use axum::middleware;
 
+use self::ports::TokenValidator;
 use crate::config::GatewayConfig;
 use crate::http::health::{self, Check};
 use crate::http::upstream::Upstream;
-use crate::ports::auth::TokenValidator;
+use crate::http::{ApiError, Edge};
 use crate::ports::rate_limit::RateLimiter;
 
-/// Everything the gateway talks to.
+/// Everything the gateway talks to, and the API documentation it serves.
 pub struct GatewayDeps {
     pub users: Upstream,
     pub products: Upstream,
     pub carts: Upstream,
     pub limiter: Arc<dyn RateLimiter>,
     pub validator: Arc<dyn TokenValidator>,
+    /// Routes the gateway answers itself (the API documentation), rate-limited like the rest.
+    pub docs: Router,
 }
 
 /// `namespace` prefixes the rate-limit keys (`<namespace>:ratelimit:<ip>`).
@@ -49,15 +54,13 @@ pub fn router(config: &GatewayConfig, namespace: &str, deps: GatewayDeps) -> Rou
         auth: auth::AuthCache::new(deps.validator, config.auth_cache_ttl_secs),
     });
     let limited = Router::new()
-        .merge(crate::openapi::routes())
         .fallback(proxy::forward)
         .with_state(proxy)
+        .merge(deps.docs)
         .layer(middleware::from_fn_with_state(limits, rate_limit::enforce));
-    limited
-        .merge(health::routes(checks))
-        .method_not_allowed_fallback(|| async { crate::http::ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn(crate::http::panic::catch_panic))
-        .layer(middleware::from_fn(context::request_context))
+    let router =
+        limited.merge(health::routes(checks)).method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
+    crate::http::middleware::standard(router, "gateway", Edge::Public)
 }
 
 #[cfg(test)]
@@ -71,7 +74,8 @@ mod tests {
 
     use super::*;
     use crate::adapters::memory::MemoryRateLimiter;
-    use crate::ports::auth::{Identity, TokenError};
+    use crate::gateway::ports::TokenError;
+    use crate::kernel::identity::Identity;
     use crate::ports::{PortError, Probe};
 
     struct NoTokens;
@@ -108,8 +112,9 @@ mod tests {
             carts: dead,
             limiter: Arc::new(MemoryRateLimiter::new()),
             validator: Arc::new(NoTokens),
+            docs: Router::new(),
         };
-        router(&GatewayConfig::default(), "test", deps)
+        router(&crate::config::Config::default().gateway, "test", deps)
     }
 
     async fn call(path: &str) -> (StatusCode, serde_json::Value) {

@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 
 use super::auth::AuthCache;
+use super::ports::TokenError;
 use super::routes::{self, Access, Service};
-use crate::http::identity::bearer;
+use crate::http::caller::bearer;
 use crate::http::upstream::Upstream;
 use crate::http::{ApiError, BODY_LIMIT, USER_ID_HEADER, USER_ROLE_HEADER};
-use crate::ports::auth::TokenError;
 
 pub struct Proxy {
     pub users: Upstream,

@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::client_ip::client_ip;
-use crate::config::{GatewayConfig, TrustedProxy};
+use crate::config::{GatewayConfig, TrustedProxies};
 use crate::http::ApiError;
 use crate::http::error::ceil_secs;
 use crate::ports::rate_limit::{RateDecision, RateLimiter};
@@ -21,7 +21,7 @@ pub struct Limits {
     limiter: Arc<dyn RateLimiter>,
     requests: u32,
     window: Duration,
-    trusted: Vec<TrustedProxy>,
+    trusted: TrustedProxies,
     namespace: String,
 }
 

@@ -1,7 +1,8 @@
-//! The one place where failures become HTTP: every error any route can give is
-//! an `ApiError`, rendered as
-//! `{"success": false, "code", "message", "details"?}`. Internal detail is logged,
-//! never sent.
+//! The error every route answers with, in the one shape of the contract:
+//! `{"success": false, "code", "message", "details"?}`. This module knows the
+//! failures common to all services (bad input, auth, limits, dependencies);
+//! a service's own refusals (`EMAIL_TAKEN`, `PRODUCT_NOT_FOUND`…) are mapped
+//! to a `Refusal` by that service, at its edge. Internal detail is logged, never sent.
 
 use std::time::Duration;
 
@@ -10,11 +11,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::carts::service::CartError;
+use crate::kernel::validation::FieldError;
 use crate::ports::PortError;
-use crate::products::service::ProductError;
-use crate::users::service::UserError;
-use crate::validation::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -30,18 +28,6 @@ pub enum ApiError {
     Unauthorized,
     #[error("forbidden")]
     Forbidden,
-    #[error("invalid credentials")]
-    InvalidCredentials,
-    #[error("email taken")]
-    EmailTaken,
-    #[error("product not found")]
-    ProductNotFound,
-    #[error("cart item not found")]
-    CartItemNotFound,
-    #[error("insufficient stock: {available} available")]
-    InsufficientStock { available: u32 },
-    #[error("conflict")]
-    Conflict,
     #[error("route not found")]
     RouteNotFound,
     #[error("method not allowed")]
@@ -52,25 +38,49 @@ pub enum ApiError {
     Unavailable(String),
     #[error("upstream timeout")]
     UpstreamTimeout,
+    #[error("request timeout")]
+    RequestTimeout,
     #[error("not ready: {0}")]
     NotReady(String),
+    /// A refusal a service defines for itself.
+    #[error("{}: {}", .0.code, .0.message)]
+    Refused(Refusal),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// Always false.
-    pub success: bool,
-    /// Stable machine-readable code, e.g. `VALIDATION`.
+/// A service's own outcome that is not a success: its status, stable code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// Only for `VALIDATION`: one entry per offending field.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<Vec<FieldError>>,
 }
 
 impl ApiError {
+    pub fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Refused(Refusal { status, code, message: message.into() })
+    }
+
+    /// The error for a bare status that some lower layer (the router, a body
+    /// limit, a timeout) produced without our shape.
+    pub fn for_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => ApiError::RouteNotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+            StatusCode::UNAUTHORIZED => ApiError::Unauthorized,
+            StatusCode::FORBIDDEN => ApiError::Forbidden,
+            StatusCode::GATEWAY_TIMEOUT => ApiError::UpstreamTimeout,
+            StatusCode::REQUEST_TIMEOUT => ApiError::RequestTimeout,
+            StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(String::new()),
+            StatusCode::TOO_MANY_REQUESTS => ApiError::RateLimited { retry_after: Duration::from_secs(1) },
+            s if s.is_server_error() => ApiError::Internal(anyhow::anyhow!("a lower layer answered {s}")),
+            s => ApiError::refused(s, "BAD_REQUEST", "The request could not be understood"),
+        }
+    }
+
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         use ApiError::*;
         match self {
@@ -80,18 +90,14 @@ impl ApiError {
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
             Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
             Forbidden => (StatusCode::FORBIDDEN, "FORBIDDEN"),
-            InvalidCredentials => (StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS"),
-            EmailTaken => (StatusCode::CONFLICT, "EMAIL_TAKEN"),
-            ProductNotFound => (StatusCode::NOT_FOUND, "PRODUCT_NOT_FOUND"),
-            CartItemNotFound => (StatusCode::NOT_FOUND, "CART_ITEM_NOT_FOUND"),
-            InsufficientStock { .. } => (StatusCode::CONFLICT, "INSUFFICIENT_STOCK"),
-            Conflict => (StatusCode::CONFLICT, "CONFLICT"),
             RouteNotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
             RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
             Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
             UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT"),
+            RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT"),
             NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "NOT_READY"),
+            Refused(r) => (r.status, r.code),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
         }
     }
@@ -105,21 +111,30 @@ impl ApiError {
             PayloadTooLarge => "The request body is larger than 1 MiB".into(),
             Unauthorized => "A valid bearer token is required".into(),
             Forbidden => "You are not allowed to do this".into(),
-            InvalidCredentials => "Email or password is wrong".into(),
-            EmailTaken => "An account with this email already exists".into(),
-            ProductNotFound => "No such product".into(),
-            CartItemNotFound => "This product is not in the cart".into(),
-            InsufficientStock { available } => format!("Not enough stock: {available} available"),
-            Conflict => "The resource changed meanwhile; try again".into(),
             RouteNotFound => "No such route".into(),
             MethodNotAllowed => "This method is not allowed on this route".into(),
             RateLimited { retry_after } => format!("Too many requests; retry in {} s", ceil_secs(*retry_after)),
             Unavailable(_) => "A service this request needs is temporarily unavailable; try again shortly".into(),
             UpstreamTimeout => "A service this request needs did not answer in time".into(),
+            RequestTimeout => "The request took too long".into(),
             NotReady(what) => format!("Not ready: {what}"),
+            Refused(r) => r.message.clone(),
             Internal(_) => "Something went wrong on our side".into(),
         }
     }
+}
+
+/// The error shape, as documented in the OpenAPI document.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Always false.
+    pub success: bool,
+    /// Stable machine-readable code, e.g. `VALIDATION`.
+    pub code: &'static str,
+    pub message: String,
+    /// Only for `VALIDATION`: one entry per offending field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<FieldError>>,
 }
 
 pub fn ceil_secs(d: Duration) -> u64 {
@@ -154,43 +169,6 @@ impl From<PortError> for ApiError {
         match e {
             PortError::Unavailable { .. } => ApiError::Unavailable(e.to_string()),
             PortError::Unexpected(e) => ApiError::Internal(e),
-        }
-    }
-}
-
-impl From<UserError> for ApiError {
-    fn from(e: UserError) -> Self {
-        match e {
-            UserError::Validation(d) => ApiError::Validation(d),
-            UserError::EmailTaken => ApiError::EmailTaken,
-            UserError::InvalidCredentials => ApiError::InvalidCredentials,
-            UserError::InvalidToken => ApiError::Unauthorized,
-            UserError::Port(p) => p.into(),
-            UserError::Internal(e) => ApiError::Internal(e),
-        }
-    }
-}
-
-impl From<ProductError> for ApiError {
-    fn from(e: ProductError) -> Self {
-        match e {
-            ProductError::Validation(d) => ApiError::Validation(d),
-            ProductError::NotFound => ApiError::ProductNotFound,
-            ProductError::Forbidden => ApiError::Forbidden,
-            ProductError::Conflict => ApiError::Conflict,
-            ProductError::Port(p) => p.into(),
-        }
-    }
-}
-
-impl From<CartError> for ApiError {
-    fn from(e: CartError) -> Self {
-        match e {
-            CartError::Validation(d) => ApiError::Validation(d),
-            CartError::ProductNotFound => ApiError::ProductNotFound,
-            CartError::ItemNotFound => ApiError::CartItemNotFound,
-            CartError::InsufficientStock { available } => ApiError::InsufficientStock { available },
-            CartError::Port(p) => p.into(),
         }
     }
 }

@@ -8,7 +8,7 @@ use axum::http::header;
 use serde::de::DeserializeOwned;
 
 use super::ApiError;
-use crate::validation::FieldError;
+use crate::kernel::validation::FieldError;
 
 pub struct JsonBody<T>(pub T);
 

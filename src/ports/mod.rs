@@ -1,15 +1,17 @@
-//! Ports: what the services need from the outside world, as traits. Each has an
-//! in-memory adapter (`adapters/memory`) and a real one; the services and their
-//! domain never see a driver type. Every contract a caller relies on is stated
-//! on the trait method ("MUST"), and the contract tests check both adapters.
+//! The shared ports: what more than one part of the system needs from the
+//! outside world (the event bus, the cache, the rate limiter), and what every
+//! port has in common (errors, the readiness probe, paging). A port that belongs
+//! to one service lives beside it (`users::ports`, `products::ports`,
+//! `carts::ports`, `gateway::ports`).
+//!
+//! Each port has an in-memory adapter (`adapters/memory`) and a real one; the
+//! services and their domain never see a driver type. Every contract a caller
+//! relies on is stated on the trait method ("MUST"), and the contract tests
+//! check both adapters.
 
-pub mod auth;
 pub mod cache;
-pub mod carts;
 pub mod events;
-pub mod products;
 pub mod rate_limit;
-pub mod users;
 
 use async_trait::async_trait;
 

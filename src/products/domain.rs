@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::money::Money;
-use crate::validation::{FieldError, Problems, text};
+use crate::kernel::money::Money;
+use crate::kernel::validation::{FieldError, Problems, text};
 
 pub const MAX_STOCK: i64 = 1_000_000_000;
 pub const DEFAULT_CATEGORY: &str = "general";

@@ -5,8 +5,7 @@ use serde::Deserialize;
 
 use super::ProductService;
 use super::domain::{ProductFields, ProductQuery};
-use crate::money::Money;
-use crate::users::domain::Role;
+use crate::kernel::money::Money;
 
 const CATALOGUE: &str = include_str!("../../fixtures/products.json");
 
@@ -37,7 +36,7 @@ pub async fn seed(products: &ProductService) -> anyhow::Result<usize> {
             category: Some(e.category.clone()),
             image_url: e.image_url.clone(),
         };
-        products.create(Role::Admin, fields).await.map_err(|e| anyhow::anyhow!("seeding the catalogue: {e}"))?;
+        products.create(fields).await.map_err(|e| anyhow::anyhow!("seeding the catalogue: {e}"))?;
     }
     Ok(entries.len())
 }

@@ -1,27 +1,44 @@
-//! The products service's routes (`/api/products*`) and their JSON shapes.
+//! The products service's routes (`/api/products*`), their JSON shapes, and
+//! the mapping of the service's errors to the contract's codes. Writes take an
+//! `Admin`: the role is checked before anything else of the request.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::ProductService;
 use super::domain::{Product, ProductFields, ProductQuery};
-use super::service::{MAX_BATCH, require_admin};
+use super::service::ProductError;
+use crate::contracts::service_api::{MAX_BATCH, PRODUCTS_BATCH_PATH};
+use crate::http::caller::Admin;
 use crate::http::error::ErrorBody;
-use crate::http::identity::Caller;
 use crate::http::{ApiError, Created, Data, JsonBody, Listing, Meta};
-use crate::money::Money;
-use crate::validation::FieldError;
+use crate::kernel::money::Money;
+use crate::kernel::validation::FieldError;
+
+impl From<ProductError> for ApiError {
+    fn from(e: ProductError) -> Self {
+        match e {
+            ProductError::Validation(d) => ApiError::Validation(d),
+            ProductError::NotFound => ApiError::refused(StatusCode::NOT_FOUND, "PRODUCT_NOT_FOUND", "No such product"),
+            ProductError::Conflict => {
+                ApiError::refused(StatusCode::CONFLICT, "CONFLICT", "The resource changed meanwhile; try again")
+            }
+            ProductError::Port(p) => p.into(),
+        }
+    }
+}
 
 pub fn router(service: Arc<ProductService>) -> Router {
     Router::new()
         .route("/api/products", get(list).post(create))
-        .route("/api/products/batch", post(batch))
+        .route(PRODUCTS_BATCH_PATH, post(batch))
         .route("/api/products/{id}", get(get_one).put(update).delete(delete))
         .with_state(service)
 }
@@ -68,7 +85,7 @@ pub struct Deleted {
 
 /// An id that is not a UUID names no product.
 fn product_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::ProductNotFound)
+    Uuid::parse_str(raw).map_err(|_| ProductError::NotFound.into())
 }
 
 /// Browse the catalogue.
@@ -130,10 +147,10 @@ pub async fn batch(
         (status = 401, description = "UNAUTHORIZED", body = ErrorBody), (status = 403, description = "FORBIDDEN", body = ErrorBody)))]
 pub async fn create(
     State(products): State<Arc<ProductService>>,
-    caller: Caller,
+    _: Admin,
     JsonBody(body): JsonBody<ProductBody>,
 ) -> Result<Created<Product>, ApiError> {
-    Ok(Created(products.create(caller.role, body.into()).await?))
+    Ok(Created(products.create(body.into()).await?))
 }
 
 /// Admin only; any subset of the create fields; the version goes up by one.
@@ -143,13 +160,11 @@ pub async fn create(
         (status = 403, description = "FORBIDDEN", body = ErrorBody), (status = 404, description = "PRODUCT_NOT_FOUND", body = ErrorBody)))]
 pub async fn update(
     State(products): State<Arc<ProductService>>,
-    caller: Caller,
+    _: Admin,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ProductBody>,
 ) -> Result<Data<Product>, ApiError> {
-    // Authorization before existence: a non-admin learns nothing about ids.
-    require_admin(caller.role)?;
-    Ok(Data(products.update(caller.role, product_id(&id)?, body.into()).await?))
+    Ok(Data(products.update(product_id(&id)?, body.into()).await?))
 }
 
 /// Admin only.
@@ -158,11 +173,10 @@ pub async fn update(
         (status = 404, description = "PRODUCT_NOT_FOUND", body = ErrorBody)))]
 pub async fn delete(
     State(products): State<Arc<ProductService>>,
-    caller: Caller,
+    _: Admin,
     Path(id): Path<String>,
 ) -> Result<Data<Deleted>, ApiError> {
-    require_admin(caller.role)?;
     let id = product_id(&id)?;
-    products.delete(caller.role, id).await?;
+    products.delete(id).await?;
     Ok(Data(Deleted { id, deleted: true }))
 }

@@ -8,9 +8,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::ports::Outbox;
 use crate::ports::PortError;
 use crate::ports::events::EventBus;
-use crate::ports::products::Outbox;
 
 const BATCH: usize = 100;
 /// Long enough to publish a batch; a relay that dies leaves its events for another after this.

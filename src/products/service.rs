@@ -1,5 +1,6 @@
 //! The products service's use cases. Every write goes to the store together
-//! with its event (the outbox), then wakes the relay.
+//! with its event (the outbox), then wakes the relay. Writes are the admin's
+//! alone: the routes check the role before calling them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,11 +9,11 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::domain::{Product, ProductFields, ProductQuery};
-use super::events::{EventType, ProductEvent};
-use crate::ports::products::ProductStore;
+use super::events;
+use super::ports::ProductStore;
+use crate::contracts::product_events::EventType;
+use crate::kernel::validation::FieldError;
 use crate::ports::{Page, PortError, WriteError};
-use crate::users::domain::Role;
-use crate::validation::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProductError {
@@ -20,8 +21,6 @@ pub enum ProductError {
     Validation(Vec<FieldError>),
     #[error("product not found")]
     NotFound,
-    #[error("admin role required")]
-    Forbidden,
     #[error("concurrent change")]
     Conflict,
     #[error(transparent)]
@@ -38,7 +37,6 @@ impl From<WriteError> for ProductError {
     }
 }
 
-pub const MAX_BATCH: usize = 100;
 /// Optimistic retries of an update that raced another writer.
 const WRITE_ATTEMPTS: usize = 5;
 
@@ -62,35 +60,27 @@ impl ProductService {
 
     /// The products found among `ids`, in request order, each once.
     pub async fn batch(&self, ids: &[Uuid]) -> Result<Vec<Product>, ProductError> {
-        if ids.len() > MAX_BATCH {
-            return Err(ProductError::Validation(vec![FieldError {
-                field: "ids".into(),
-                message: format!("must hold at most {MAX_BATCH} ids"),
-            }]));
-        }
         let mut found: HashMap<Uuid, Product> =
             self.store.get_many(ids).await?.into_iter().map(|p| (p.id, p)).collect();
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
-    pub async fn create(&self, role: Role, fields: ProductFields) -> Result<Product, ProductError> {
-        require_admin(role)?;
+    pub async fn create(&self, fields: ProductFields) -> Result<Product, ProductError> {
         let change = fields.check(true).map_err(ProductError::Validation)?;
-        let product = Product::create(change, crate::clock::now());
-        let event = ProductEvent::changed(EventType::ProductCreated, &product);
-        self.store.create(&product, &event.to_outbox(product.id)).await?;
+        let product = Product::create(change, crate::kernel::clock::now());
+        let event = events::changed(EventType::ProductCreated, &product);
+        self.store.create(&product, &events::to_outbox(&event, product.id)).await?;
         self.relay_wake.notify_one();
         Ok(product)
     }
 
-    pub async fn update(&self, role: Role, id: Uuid, fields: ProductFields) -> Result<Product, ProductError> {
-        require_admin(role)?;
+    pub async fn update(&self, id: Uuid, fields: ProductFields) -> Result<Product, ProductError> {
         let change = fields.check(false).map_err(ProductError::Validation)?;
         for _ in 0..WRITE_ATTEMPTS {
             let current = self.get(id).await?;
-            let next = current.changed(&change, crate::clock::now());
-            let event = ProductEvent::changed(EventType::ProductUpdated, &next);
-            match self.store.update(&next, current.version, &event.to_outbox(id)).await {
+            let next = current.changed(&change, crate::kernel::clock::now());
+            let event = events::changed(EventType::ProductUpdated, &next);
+            match self.store.update(&next, current.version, &events::to_outbox(&event, id)).await {
                 Ok(()) => {
                     self.relay_wake.notify_one();
                     return Ok(next);
@@ -102,12 +92,11 @@ impl ProductService {
         Err(ProductError::Conflict)
     }
 
-    pub async fn delete(&self, role: Role, id: Uuid) -> Result<(), ProductError> {
-        require_admin(role)?;
+    pub async fn delete(&self, id: Uuid) -> Result<(), ProductError> {
         for _ in 0..WRITE_ATTEMPTS {
             let current = self.get(id).await?;
-            let event = ProductEvent::deleted(&current, crate::clock::now());
-            match self.store.delete(id, current.version, &event.to_outbox(id)).await {
+            let event = events::deleted(&current, crate::kernel::clock::now());
+            match self.store.delete(id, current.version, &events::to_outbox(&event, id)).await {
                 Ok(()) => {
                     self.relay_wake.notify_one();
                     return Ok(());
@@ -118,9 +107,4 @@ impl ProductService {
         }
         Err(ProductError::Conflict)
     }
-}
-
-/// Writes are the admin's alone.
-pub fn require_admin(role: Role) -> Result<(), ProductError> {
-    if role == Role::Admin { Ok(()) } else { Err(ProductError::Forbidden) }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 
+use super::ServiceName;
 use crate::adapters::kafka::KafkaEventBus;
 use crate::adapters::memory::{
     MemoryCache, MemoryCartStore, MemoryEventBus, MemoryProductStore, MemoryRateLimiter, MemoryUserStore,
@@ -16,27 +17,16 @@ use crate::adapters::mongo::MongoUserStore;
 use crate::adapters::mysql::MySqlProductStore;
 use crate::adapters::postgres::PostgresCartStore;
 use crate::adapters::redis::{self as redis_adapters, RedisCache, RedisRateLimiter};
-use crate::config::{Config, configured};
+use crate::carts::ports::CartStore;
+use crate::config::{Config, configured, shown};
 use crate::ports::cache::Cache;
-use crate::ports::carts::CartStore;
 use crate::ports::events::EventBus;
-use crate::ports::products::{Outbox, ProductStore};
 use crate::ports::rate_limit::RateLimiter;
-use crate::ports::users::UserStore;
+use crate::products::ports::{Outbox, ProductStore};
+use crate::users::ports::UserStore;
 
 /// Bound on reaching one configured server at start-up.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(8);
-
-/// Which parts of the system a process runs (and so which servers it needs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part {
-    Gateway,
-    Users,
-    Products,
-    Carts,
-}
-
-pub const ALL_PARTS: [Part; 4] = [Part::Gateway, Part::Users, Part::Products, Part::Carts];
 
 /// Every infrastructure port, wired.
 #[derive(Clone)]
@@ -64,16 +54,16 @@ impl Adapters {
         }
     }
 
-    /// The adapters `parts` need: real where a URL is configured (reached
-    /// concurrently, migrations run), in memory otherwise.
-    pub async fn connect(config: &Config, parts: &[Part]) -> anyhow::Result<Self> {
-        let needs = |p: Part| parts.contains(&p);
+    /// The adapters the `services` need: real where a URL is configured
+    /// (reached concurrently, migrations run), in memory otherwise.
+    pub async fn connect(config: &Config, services: &[ServiceName]) -> anyhow::Result<Self> {
+        let needs = |s: ServiceName| services.contains(&s);
         let url = |u: &Option<String>| configured(u).map(str::to_string);
-        let mongo = url(&config.users.mongo_url).filter(|_| needs(Part::Users));
-        let mysql = url(&config.products.mysql_url).filter(|_| needs(Part::Products));
-        let postgres = url(&config.carts.postgres_url).filter(|_| needs(Part::Carts));
-        let redis = url(&config.redis.url).filter(|_| needs(Part::Carts) || needs(Part::Gateway));
-        let kafka = url(&config.kafka.brokers).filter(|_| needs(Part::Products) || needs(Part::Carts));
+        let mongo = url(&config.users.mongo_url).filter(|_| needs(ServiceName::Users));
+        let mysql = url(&config.products.mysql_url).filter(|_| needs(ServiceName::Products));
+        let postgres = url(&config.carts.postgres_url).filter(|_| needs(ServiceName::Carts));
+        let redis = url(&config.redis.url).filter(|_| needs(ServiceName::Carts) || needs(ServiceName::Gateway));
+        let kafka = url(&config.kafka.brokers).filter(|_| needs(ServiceName::Products) || needs(ServiceName::Carts));
         let topic = config.kafka.topic.clone();
         let (mongo, mysql, postgres, redis, kafka) = tokio::try_join!(
             maybe(mongo, "users", "MongoDB", |u| async move { MongoUserStore::connect(&u, CONNECT_TIMEOUT).await }),
@@ -125,7 +115,7 @@ where
     Fut: Future<Output = anyhow::Result<T>>,
 {
     let Some(url) = url else { return Ok(None) };
-    let shown = Config::shown(&url);
+    let shown = shown(&url);
     match tokio::time::timeout(CONNECT_TIMEOUT + Duration::from_secs(1), connect(url)).await {
         Ok(Ok(adapter)) => Ok(Some(adapter)),
         Ok(Err(e)) => Err(anyhow!("{service}: cannot use {server} at {shown}: {e:#}")),

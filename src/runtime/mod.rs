@@ -1,276 +1,90 @@
-//! Wiring and running: builds the services on the adapters the configuration
-//! names, and runs them either all in one process behind the gateway
-//! (`agora run`, tests, demos) or one per process (`agora serve <service>`).
+//! The composition root: the only place that knows both the services and the
+//! adapters. It builds the services on the adapters the configuration names,
+//! and runs them all in one process behind the gateway (`agora run`, tests,
+//! demos) or one per process (`agora serve <service>`).
+//!
+//! `adapters` chooses the adapters, `wiring` builds each service on them,
+//! `app` is the all-in-one system, `tasks` the background work, `server`
+//! serving a router and stopping it gracefully.
 
 pub mod adapters;
+pub mod app;
 pub mod server;
+pub mod tasks;
+pub mod wiring;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
-use tokio::sync::{Mutex, Notify};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use axum::http::{HeaderMap, Method, Uri};
 
-pub use adapters::{ALL_PARTS, Adapters, Part};
+pub use adapters::Adapters;
+pub use app::App;
 use server::{Server, bind, shutdown_signal};
+use tasks::{ConsumerSlot, Task};
+use wiring::Upstreams;
 
-use crate::adapters::http::{HttpProductCatalog, HttpTokenValidator};
-use crate::carts::consumer::{EventHandler, ProductEventsConsumer};
-use crate::carts::{self, CartService};
-use crate::cli::ServiceName;
-use crate::config::{Config, DEMO_ADMIN_PASSWORD};
-use crate::gateway::{self, GatewayDeps};
-use crate::http::health::{self, Check};
+use crate::config::Config;
 use crate::http::upstream::Upstream;
-use crate::ports::carts::ProductCatalog;
-use crate::products::relay::OutboxRelay;
-use crate::products::{self, ProductService};
-use crate::users::password::PasswordHasher;
-use crate::users::tokens::TokenIssuer;
-use crate::users::{self, UserService};
 
-/// The users service's router, with the configured admin in place.
-pub async fn users_router(config: &Config, adapters: &Adapters) -> anyhow::Result<Router> {
-    let tokens = TokenIssuer::new(config.users.jwt_secret.expose().as_bytes(), config.users.token_ttl_secs);
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let service = UserService::new(adapters.users.clone(), tokens, PasswordHasher::new(cores)).await?;
-    service
-        .ensure_admin(&config.users.admin_name, &config.users.admin_email, config.users.admin_password.expose())
-        .await
-        .map_err(|e| anyhow::anyhow!("users: cannot set up the admin account: {e}"))?;
-    let checks = vec![Check::new("user_store", adapters.users.clone())];
-    Ok(crate::http::finish(users::http::router(Arc::new(service)).merge(health::routes(checks))))
+/// The parts of the system a process can run.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceName {
+    Gateway,
+    Users,
+    Products,
+    Carts,
 }
 
-/// The products service's router and its outbox relay (not yet running).
-pub async fn products_router(config: &Config, adapters: &Adapters) -> anyhow::Result<(Router, OutboxRelay)> {
-    let wake = Arc::new(Notify::new());
-    let service = Arc::new(ProductService::new(adapters.products.clone(), wake.clone()));
-    if config.demo.seed_catalogue {
-        let added = products::fixtures::seed(&service).await?;
-        if added > 0 {
-            tracing::info!(added, "demo catalogue loaded");
-        }
-    }
-    let relay = OutboxRelay {
-        outbox: adapters.outbox.clone(),
-        bus: adapters.bus.clone(),
-        topic: config.kafka.topic.clone(),
-        wake,
-        interval: Duration::from_millis(config.products.relay_interval_ms.max(10)),
-    };
-    let checks = vec![
-        Check::new("product_store", adapters.products.clone()),
-        Check::new("outbox", adapters.outbox.clone()),
-        Check::new("event_bus", adapters.bus.clone()),
-    ];
-    Ok((crate::http::finish(products::http::router(service).merge(health::routes(checks))), relay))
-}
+pub const ALL_SERVICES: [ServiceName; 4] =
+    [ServiceName::Gateway, ServiceName::Users, ServiceName::Products, ServiceName::Carts];
 
-/// The carts service's router and its event handling.
-pub fn carts_router(config: &Config, adapters: &Adapters, catalog: Arc<dyn ProductCatalog>) -> (Router, EventHandler) {
-    let ttl = Duration::from_secs(config.carts.product_cache_ttl_secs);
-    let service =
-        CartService::new(adapters.carts.clone(), adapters.cache.clone(), catalog.clone(), ttl, &config.redis.namespace);
-    let handler = EventHandler {
-        store: adapters.carts.clone(),
-        cache: adapters.cache.clone(),
-        namespace: config.redis.namespace.clone(),
-    };
-    let checks = vec![
-        Check::new("cart_store", adapters.carts.clone()),
-        Check::new("cache", adapters.cache.clone()),
-        Check::new("event_bus", adapters.bus.clone()),
-        Check::new("catalog", catalog),
-    ];
-    (crate::http::finish(carts::http::router(Arc::new(service)).merge(health::routes(checks))), handler)
-}
-
-/// A background task that can be stopped and awaited.
-struct Task {
-    cancel: CancellationToken,
-    handle: JoinHandle<()>,
-}
-
-impl Task {
-    fn spawn<F: Future<Output = ()> + Send + 'static>(run: impl FnOnce(CancellationToken) -> F) -> Task {
-        let cancel = CancellationToken::new();
-        let handle = tokio::spawn(run(cancel.clone()));
-        Task { cancel, handle }
-    }
-
-    async fn stop(self) {
-        self.cancel.cancel();
-        if let Err(e) = self.handle.await {
-            tracing::error!(error = %e, "background task failed");
-        }
-    }
-}
-
-/// The product-events consumer, which tests (and operators) can stop and start.
-struct ConsumerSlot {
-    config: Config,
-    bus: Arc<dyn crate::ports::events::EventBus>,
-    handler: EventHandler,
-    running: Mutex<Option<Task>>,
-}
-
-impl ConsumerSlot {
-    async fn start(&self) {
-        let mut running = self.running.lock().await;
-        if running.is_none() {
-            let consumer = ProductEventsConsumer {
-                bus: self.bus.clone(),
-                topic: self.config.kafka.topic.clone(),
-                group: self.config.carts.consumer_group.clone(),
-                handler: self.handler.clone(),
-            };
-            *running = Some(Task::spawn(|cancel| consumer.run(cancel)));
-        }
-    }
-
-    async fn stop(&self) {
-        if let Some(task) = self.running.lock().await.take() {
-            task.stop().await;
-        }
-    }
-}
-
-/// The whole system in one process, the gateway its only listener.
-pub struct App {
-    pub addr: SocketAddr,
-    pub adapters: Adapters,
-    /// The carts service's event handling, for replaying a topic.
-    pub cart_events: EventHandler,
-    server: Server,
-    relay: Task,
-    consumer: ConsumerSlot,
-    grace: Duration,
-}
-
-impl App {
-    pub async fn start(config: Config) -> anyhow::Result<App> {
-        let adapters = Adapters::connect(&config, &ALL_PARTS).await?;
-        Self::start_with(config, adapters).await
-    }
-
-    pub async fn start_with(config: Config, adapters: Adapters) -> anyhow::Result<App> {
-        let timeout = Duration::from_secs(config.gateway.upstream_timeout_secs.max(1));
-        let users = Upstream::in_process("users service", users_router(&config, &adapters).await?, timeout);
-        let (products_router, relay) = products_router(&config, &adapters).await?;
-        let products = Upstream::in_process("products service", products_router, timeout);
-        let catalog = Arc::new(HttpProductCatalog::new(products.clone()));
-        let (carts_router, cart_events) = carts_router(&config, &adapters, catalog);
-        let carts = Upstream::in_process("carts service", carts_router, timeout);
-        let deps = GatewayDeps {
-            validator: Arc::new(HttpTokenValidator::new(users.clone())),
-            users,
-            products,
-            carts,
-            limiter: adapters.limiter.clone(),
-        };
-        let router = gateway::router(&config.gateway, &config.redis.namespace, deps);
-        let listener = bind(config.gateway.listen, "gateway").await?;
-        let relay = Task::spawn(|cancel| relay.run(cancel));
-        let consumer = ConsumerSlot {
-            config: config.clone(),
-            bus: adapters.bus.clone(),
-            handler: cart_events.clone(),
-            running: Mutex::new(None),
-        };
-        consumer.start().await;
-        let server = Server::spawn(listener, router)?;
-        Ok(App {
-            addr: server.addr,
-            adapters,
-            cart_events,
-            server,
-            relay,
-            consumer,
-            grace: Duration::from_secs(config.gateway.shutdown_grace_secs),
-        })
-    }
-
-    /// Stops the product-events consumer after its last commit.
-    pub async fn stop_consumer(&self) {
-        self.consumer.stop().await;
-    }
-
-    /// Starts it again; it resumes from the group's committed offsets.
-    pub async fn start_consumer(&self) {
-        self.consumer.start().await;
-    }
-
-    /// Stops accepting, drains requests, flushes the outbox, stops the consumer.
-    pub async fn shutdown(self) {
-        self.server.stop(self.grace).await;
-        self.relay.stop().await;
-        self.consumer.stop().await;
-    }
+fn upstream_timeout(config: &Config) -> Duration {
+    Duration::from_secs(config.gateway.upstream_timeout_secs.max(1))
 }
 
 /// `agora run`: everything in one process until Ctrl-C or SIGTERM.
 pub async fn run_all(config: Config) -> anyhow::Result<()> {
-    let admin_email = config.users.admin_email.clone();
-    let demo_password = config.users.admin_password.expose() == DEMO_ADMIN_PASSWORD;
+    let banner = wiring::admin_banner(&config);
     let app = App::start(config).await?;
     println!("Agora is running: gateway on http://{}", app.addr);
     println!("  API docs: http://{}/docs", app.addr);
-    if demo_password {
-        println!("  admin: {admin_email} / {DEMO_ADMIN_PASSWORD}");
-    } else {
-        println!("  admin: {admin_email} (password as configured)");
-    }
+    println!("  admin: {banner}");
     shutdown_signal().await;
     app.shutdown().await;
     println!("Agora stopped");
     Ok(())
 }
 
-/// `agora serve <service>`: one service in this process.
+/// `agora serve <service>`: one service in this process, reaching the others
+/// at their configured URLs.
 pub async fn serve(config: Config, which: ServiceName) -> anyhow::Result<()> {
-    let part = match which {
-        ServiceName::Gateway => Part::Gateway,
-        ServiceName::Users => Part::Users,
-        ServiceName::Products => Part::Products,
-        ServiceName::Carts => Part::Carts,
-    };
-    let adapters = Adapters::connect(&config, &[part]).await?;
-    let timeout = Duration::from_secs(config.gateway.upstream_timeout_secs.max(1));
+    let adapters = Adapters::connect(&config, &[which]).await?;
+    let timeout = upstream_timeout(&config);
     let http = |name, url: String| Upstream::http(name, &url, timeout).with_context(|| format!("{name} URL"));
     let mut background: Vec<Task> = Vec::new();
+    let mut consumer = None;
     let (name, listen, router) = match which {
         ServiceName::Gateway => {
-            let users = http("users service", config.users_url())?;
-            let deps = GatewayDeps {
-                validator: Arc::new(HttpTokenValidator::new(users.clone())),
-                users,
+            let upstreams = Upstreams {
+                users: http("users service", config.users_url())?,
                 products: http("products service", config.products_url())?,
                 carts: http("carts service", config.carts_url())?,
-                limiter: adapters.limiter.clone(),
             };
-            ("gateway", config.gateway.listen, gateway::router(&config.gateway, &config.redis.namespace, deps))
+            ("gateway", config.gateway.listen, wiring::gateway(&config, &adapters, upstreams))
         }
-        ServiceName::Users => ("users", config.users.listen, users_router(&config, &adapters).await?),
+        ServiceName::Users => ("users", config.users.listen, wiring::users(&config, &adapters).await?),
         ServiceName::Products => {
-            let (router, relay) = products_router(&config, &adapters).await?;
+            let (router, relay) = wiring::products(&config, &adapters).await?;
             background.push(Task::spawn(|cancel| relay.run(cancel)));
             ("products", config.products.listen, router)
         }
         ServiceName::Carts => {
-            let catalog = Arc::new(HttpProductCatalog::new(http("products service", config.products_url())?));
-            let (router, handler) = carts_router(&config, &adapters, catalog);
-            let consumer = ProductEventsConsumer {
-                bus: adapters.bus.clone(),
-                topic: config.kafka.topic.clone(),
-                group: config.carts.consumer_group.clone(),
-                handler,
-            };
-            background.push(Task::spawn(|cancel| consumer.run(cancel)));
+            let products = http("products service", config.products_url())?;
+            let (router, handler) = wiring::carts(&config, &adapters, products);
+            let slot = ConsumerSlot::new(&config, adapters.bus.clone(), handler);
+            slot.start().await;
+            consumer = Some(slot);
             ("carts", config.carts.listen, router)
         }
     };
@@ -284,6 +98,9 @@ pub async fn serve(config: Config, which: ServiceName) -> anyhow::Result<()> {
     for task in background {
         task.stop().await;
     }
+    if let Some(slot) = consumer {
+        slot.stop().await;
+    }
     println!("Agora {name} service stopped");
     Ok(())
 }
@@ -295,7 +112,20 @@ pub async fn migrate(config: Config) -> anyhow::Result<()> {
         println!("No real adapter is configured: nothing to migrate");
         return Ok(());
     }
-    Adapters::connect(&config, &ALL_PARTS).await?;
+    Adapters::connect(&config, &ALL_SERVICES).await?;
     println!("Migrated: {}", real.join(", "));
+    Ok(())
+}
+
+/// `agora health URL`: succeeds when `URL` answers 2xx within a few seconds
+/// (a container healthcheck that needs no curl).
+pub async fn health(url: &str) -> anyhow::Result<()> {
+    let uri: Uri = url.parse().with_context(|| format!("'{url}' is not a URL"))?;
+    let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+    let base =
+        format!("{}://{}", uri.scheme_str().unwrap_or("http"), uri.authority().map(|a| a.as_str()).unwrap_or(""));
+    let upstream = Upstream::http("health check", &base, Duration::from_secs(3))?;
+    let (status, _) = upstream.exchange(Method::GET, &path, HeaderMap::new(), None).await?;
+    anyhow::ensure!(status.is_success(), "{url} answered {status}");
     Ok(())
 }

@@ -1,20 +1,39 @@
-//! The users service's routes (`/api/users/*`) and their JSON shapes.
+//! The users service's routes (`/api/users/*`), their JSON shapes, and the
+//! mapping of the service's errors to the contract's codes.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::domain::{Role, User};
-use super::service::{ProfileChange, Registration, Session, UserService};
-use crate::http::identity::{Caller, bearer};
+use super::domain::User;
+use super::service::{ProfileChange, Registration, Session, UserError, UserService};
+use crate::contracts::service_api::{IdentityView, VALIDATE_TOKEN_PATH};
+use crate::http::caller::{Caller, bearer};
 use crate::http::{ApiError, Created, Data, JsonBody};
-use crate::ports::auth::Identity;
+use crate::kernel::identity::Role;
+
+impl From<UserError> for ApiError {
+    fn from(e: UserError) -> Self {
+        match e {
+            UserError::Validation(d) => ApiError::Validation(d),
+            UserError::EmailTaken => {
+                ApiError::refused(StatusCode::CONFLICT, "EMAIL_TAKEN", "An account with this email already exists")
+            }
+            UserError::InvalidCredentials => {
+                ApiError::refused(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "Email or password is wrong")
+            }
+            UserError::InvalidToken => ApiError::Unauthorized,
+            UserError::Port(p) => p.into(),
+            UserError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
 
 pub fn router(service: Arc<UserService>) -> Router {
     Router::new()
@@ -22,7 +41,7 @@ pub fn router(service: Arc<UserService>) -> Router {
         .route("/api/users/login", post(login))
         .route("/api/users/logout", post(logout))
         .route("/api/users/profile", get(profile).put(update_profile))
-        .route("/api/users/validate-token", get(validate_token))
+        .route(VALIDATE_TOKEN_PATH, get(validate_token))
         .with_state(service)
 }
 
@@ -78,19 +97,6 @@ impl From<Session> for SessionView {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct IdentityView {
-    pub id: Uuid,
-    pub email: String,
-    pub role: Role,
-}
-
-impl From<Identity> for IdentityView {
-    fn from(i: Identity) -> Self {
-        IdentityView { id: i.user_id, email: i.email, role: i.role }
-    }
-}
-
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Message {
     pub message: &'static str,
@@ -116,7 +122,7 @@ pub async fn login(
     State(users): State<Arc<UserService>>,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Data<SessionView>, ApiError> {
-    let mut problems = crate::validation::Problems::new();
+    let mut problems = crate::kernel::validation::Problems::new();
     if body.email.is_none() {
         problems.add("email", "is required");
     }

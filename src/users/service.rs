@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::domain::{self, Role, User};
+use super::domain::{self, User};
 use super::password::{HashError, PasswordHasher};
+use super::ports::UserStore;
 use super::tokens::{IssuedToken, TokenIssueError, TokenIssuer};
-use crate::ports::auth::Identity;
-use crate::ports::users::UserStore;
+use crate::kernel::identity::{Identity, Role};
+use crate::kernel::validation::{FieldError, Problems};
 use crate::ports::{PortError, WriteError};
-use crate::validation::{FieldError, Problems};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
@@ -124,7 +124,7 @@ impl UserService {
         if self.store.by_email(&r.email).await?.is_some() {
             return Err(UserError::EmailTaken);
         }
-        let now = crate::clock::now();
+        let now = crate::kernel::clock::now();
         let user = User {
             id: Uuid::now_v7(),
             name: r.name,
@@ -191,7 +191,7 @@ impl UserService {
         if let Some(password) = change.password {
             user.password_hash = self.hasher.hash(password).await?;
         }
-        user.updated_at = crate::clock::now();
+        user.updated_at = crate::kernel::clock::now();
         self.store.update(&user).await?;
         Ok(user)
     }
@@ -200,7 +200,7 @@ impl UserService {
     /// An existing account with that email is promoted: admins come only from here.
     pub async fn ensure_admin(&self, name: &str, email: &str, password: &str) -> Result<User, UserError> {
         let email = domain::email(email).map_err(|m| UserError::Validation(vec![field("users.admin_email", m)]))?;
-        let now = crate::clock::now();
+        let now = crate::kernel::clock::now();
         match self.store.by_email(&email).await? {
             Some(mut user) => {
                 let password_ok = self.hasher.verify(password.to_string(), user.password_hash.clone()).await?;

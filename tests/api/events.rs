@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use agora::carts::domain::CartLine;
-use agora::money::Money;
+use agora::contracts::product_events::{EventType, ProductEvent};
+use agora::kernel::money::Money;
 use agora::ports::events::Record;
-use agora::products::events::{EventType, ProductEvent};
 use serde_json::{Value, json};
 use uuid::Uuid;
 

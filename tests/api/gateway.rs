@@ -70,7 +70,7 @@ async fn rate_limit_counts_per_ip_and_refuses_with_headers() {
 async fn forwarded_for_counts_from_a_trusted_proxy() {
     let mut config = test_config();
     config.gateway.rate_limit.requests = 1;
-    config.gateway.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    config.gateway.trusted_proxies = "127.0.0.1".parse().unwrap();
     let app = spawn_with(config).await;
     let from = |ip: &str| app.request(Method::GET, "/api/products", None).header("x-forwarded-for", ip.to_string());
     app.send(from("203.0.113.1")).await.expect(200);

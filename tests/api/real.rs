@@ -4,6 +4,7 @@
 //! consumer group, named `agtest_<pid>_<random>`; what earlier runs left is
 //! dropped once per run.
 
+use std::io::Write;
 use std::time::Duration;
 
 use agora::adapters::kafka::KafkaEventBus;
@@ -50,10 +51,27 @@ pub fn servers() -> Option<Servers> {
     })
 }
 
-/// The servers, or a panic explaining how to get them: a real-adapter test
-/// never passes without having run.
-pub fn required() -> Servers {
-    servers().expect("real servers needed: run `scripts/test` (it runs `scripts/infra up` and exports AGORA_TEST_*)")
+/// The servers, if configured. Without them a real-adapter test is skipped,
+/// and the suite says so once on the terminal — unless `scripts/test` runs it
+/// (`AGORA_TEST_REQUIRE_REAL=1`), where a missing server is a failure, so a
+/// real-adapter test never passes there without having run.
+pub fn available() -> Option<Servers> {
+    let found = servers();
+    if found.is_none() {
+        assert!(
+            std::env::var_os("AGORA_TEST_REQUIRE_REAL").is_none(),
+            "real servers needed: `scripts/test` runs `scripts/infra up` and exports AGORA_TEST_*"
+        );
+        static NOTE: std::sync::Once = std::sync::Once::new();
+        NOTE.call_once(|| {
+            // Straight to the terminal: libtest captures only the print macros.
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: the real-server tests were skipped (no AGORA_TEST_* servers); `scripts/test` runs them all"
+            );
+        });
+    }
+    found
 }
 
 /// Whether the end-to-end suite should run on the real adapters.
@@ -146,7 +164,7 @@ pub fn mongo_database(s: &Servers, name: &str) -> String {
 
 /// A whole-system configuration on the real servers, isolated for one test.
 pub async fn config(mut config: Config) -> Config {
-    let s = required();
+    let s = servers().expect("AGORA_TEST_BACKEND=real needs the AGORA_TEST_* servers: run `scripts/test`");
     let name = unique_name();
     config.carts.postgres_url = Some(postgres_database(&s, &name).await);
     config.products.mysql_url = Some(mysql_database(&s, &name).await);
@@ -161,34 +179,36 @@ pub async fn config(mut config: Config) -> Config {
     config
 }
 
-pub async fn user_store() -> MongoUserStore {
-    let s = required();
-    MongoUserStore::connect(&mongo_database(&s, &unique_name()), TIMEOUT).await.expect("MongoDB")
+pub async fn user_store() -> Option<MongoUserStore> {
+    let s = available()?;
+    Some(MongoUserStore::connect(&mongo_database(&s, &unique_name()), TIMEOUT).await.expect("MongoDB"))
 }
 
-pub async fn product_store() -> MySqlProductStore {
-    let s = required();
+pub async fn product_store() -> Option<MySqlProductStore> {
+    let s = available()?;
     let url = mysql_database(&s, &unique_name()).await;
-    MySqlProductStore::connect(&url, TIMEOUT).await.expect("MySQL")
+    Some(MySqlProductStore::connect(&url, TIMEOUT).await.expect("MySQL"))
 }
 
-pub async fn cart_store() -> PostgresCartStore {
-    let s = required();
+pub async fn cart_store() -> Option<PostgresCartStore> {
+    let s = available()?;
     let url = postgres_database(&s, &unique_name()).await;
-    PostgresCartStore::connect(&url, TIMEOUT).await.expect("PostgreSQL")
+    Some(PostgresCartStore::connect(&url, TIMEOUT).await.expect("PostgreSQL"))
 }
 
-pub async fn cache() -> RedisCache {
-    RedisCache::new(redis_adapters::connect(&required().redis, TIMEOUT).await.expect("Redis"))
+pub async fn cache() -> Option<RedisCache> {
+    let s = available()?;
+    Some(RedisCache::new(redis_adapters::connect(&s.redis, TIMEOUT).await.expect("Redis")))
 }
 
-pub async fn rate_limiter() -> RedisRateLimiter {
-    RedisRateLimiter::new(redis_adapters::connect(&required().redis, TIMEOUT).await.expect("Redis"))
+pub async fn rate_limiter() -> Option<RedisRateLimiter> {
+    let s = available()?;
+    Some(RedisRateLimiter::new(redis_adapters::connect(&s.redis, TIMEOUT).await.expect("Redis")))
 }
 
-pub async fn event_bus() -> KafkaEventBus {
-    let s = required();
-    KafkaEventBus::connect(&s.kafka, &format!("{}_topic", unique_name()), TIMEOUT).await.expect("Kafka")
+pub async fn event_bus() -> Option<KafkaEventBus> {
+    let s = available()?;
+    Some(KafkaEventBus::connect(&s.kafka, &format!("{}_topic", unique_name()), TIMEOUT).await.expect("Kafka"))
 }
 
 #[test]

@@ -52,7 +52,6 @@ async fn an_unreachable_server_fails_start_up_fast_and_names_it() {
 async fn demo_secrets_are_refused_with_a_real_adapter() {
     let mut c = test_config();
     c.redis.url = Some("redis://127.0.0.1:1".into());
-    let figment = figment::Figment::from(figment::providers::Serialized::defaults(c));
-    let error = Config::from_figment(figment).unwrap_err().to_string();
+    let error = c.validate().unwrap_err().to_string();
     assert!(error.contains("demo default"), "{error}");
 }

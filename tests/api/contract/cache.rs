@@ -27,9 +27,9 @@ macro_rules! cache_contract {
     };
 }
 
-cache_contract!(memory, || async { Arc::new(MemoryCache::new()) as Arc<dyn Cache> });
+cache_contract!(memory, || async { Some(Arc::new(MemoryCache::new()) as Arc<dyn Cache>) });
 // The same contract on the real server (scripts/infra up).
-cache_contract!(redis, || async { Arc::new(crate::real::cache().await) as Arc<dyn Cache> });
+cache_contract!(redis, || async { crate::real::cache().await.map(|c| Arc::new(c) as Arc<dyn Cache>) });
 
 const TTL: Duration = Duration::from_secs(60);
 

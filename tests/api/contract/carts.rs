@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use agora::adapters::memory::MemoryCartStore;
 use agora::carts::domain::{CartLine, ProductSnapshot};
-use agora::money::Money;
-use agora::ports::carts::{CartStore, CartWriteError};
+use agora::carts::ports::{CartStore, CartWriteError};
+use agora::kernel::money::Money;
 use chrono::Utc;
 use tokio::sync::Barrier;
 use tokio::time::timeout;
@@ -39,9 +39,9 @@ macro_rules! cart_store_contract {
     };
 }
 
-cart_store_contract!(memory, || async { Arc::new(MemoryCartStore::new()) as Arc<dyn CartStore> });
+cart_store_contract!(memory, || async { Some(Arc::new(MemoryCartStore::new()) as Arc<dyn CartStore>) });
 // The same contract on the real server (scripts/infra up).
-cart_store_contract!(postgres, || async { Arc::new(crate::real::cart_store().await) as Arc<dyn CartStore> });
+cart_store_contract!(postgres, || async { crate::real::cart_store().await.map(|s| Arc::new(s) as Arc<dyn CartStore>) });
 
 fn snapshot(price_cents: i64, version: u64) -> ProductSnapshot {
     snapshot_of(Uuid::new_v4(), price_cents, version)

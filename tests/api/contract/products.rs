@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agora::adapters::memory::MemoryProductStore;
-use agora::money::Money;
-use agora::ports::products::{Outbox, OutboxEvent, ProductStore};
+use agora::kernel::money::Money;
 use agora::ports::{Page, WriteError};
 use agora::products::domain::{Product, ProductChange, ProductQuery};
+use agora::products::ports::{Outbox, OutboxEvent, ProductStore};
 use chrono::{DateTime, Utc};
 use tokio::sync::Barrier;
 use tokio::time::{Instant, timeout};
@@ -59,12 +59,12 @@ pub type Stores = (Arc<dyn ProductStore>, Arc<dyn Outbox>);
 
 product_store_contract!(memory, || async {
     let store = Arc::new(MemoryProductStore::new());
-    (store.clone() as Arc<dyn ProductStore>, store as Arc<dyn Outbox>)
+    Some((store.clone() as Arc<dyn ProductStore>, store as Arc<dyn Outbox>))
 });
 // The same contract on the real server (scripts/infra up).
 product_store_contract!(mysql, || async {
-    let store = Arc::new(crate::real::product_store().await);
-    (store.clone() as Arc<dyn ProductStore>, store as Arc<dyn Outbox>)
+    let store = Arc::new(crate::real::product_store().await?);
+    Some((store.clone() as Arc<dyn ProductStore>, store as Arc<dyn Outbox>))
 });
 
 /// A claim limit above anything a test store holds: "every claimable event".

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agora::adapters::memory::MemoryUserStore;
+use agora::kernel::identity::Role;
 use agora::ports::WriteError;
-use agora::ports::users::UserStore;
-use agora::users::domain::{Role, User};
+use agora::users::domain::User;
+use agora::users::ports::UserStore;
 use tokio::time::timeout;
 use uuid::Uuid;
 
@@ -32,9 +33,9 @@ macro_rules! user_store_contract {
     };
 }
 
-user_store_contract!(memory, || async { Arc::new(MemoryUserStore::new()) as Arc<dyn UserStore> });
+user_store_contract!(memory, || async { Some(Arc::new(MemoryUserStore::new()) as Arc<dyn UserStore>) });
 // The same contract on the real server (scripts/infra up).
-user_store_contract!(mongo, || async { Arc::new(crate::real::user_store().await) as Arc<dyn UserStore> });
+user_store_contract!(mongo, || async { crate::real::user_store().await.map(|s| Arc::new(s) as Arc<dyn UserStore>) });
 
 /// A fresh user with a unique id and (normalized) email.
 fn user(role: Role) -> User {

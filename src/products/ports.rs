@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Page, PortError, Probe, WriteError};
-use crate::products::domain::{Product, ProductQuery};
+use super::domain::{Product, ProductQuery};
+use crate::ports::{Page, PortError, Probe, WriteError};
 
 /// An event written in the same transaction as the change it describes.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{PortError, Probe, WriteError};
-use crate::users::domain::User;
+use super::domain::User;
+use crate::ports::{PortError, Probe, WriteError};
 
 #[async_trait]
 pub trait UserStore: Probe {

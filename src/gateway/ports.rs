@@ -1,17 +1,9 @@
-//! The gateway's question to the users service: who holds this token?
+//! The gateway's port: its question to the users service, who holds this token?
 
 use async_trait::async_trait;
-use uuid::Uuid;
 
-use super::{PortError, Probe};
-use crate::users::domain::Role;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub user_id: Uuid,
-    pub email: String,
-    pub role: Role,
-}
+use crate::kernel::identity::Identity;
+use crate::ports::{PortError, Probe};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{PortError, Probe};
-use crate::carts::domain::{CartLine, ProductSnapshot};
+use super::domain::{CartLine, ProductSnapshot};
+use crate::ports::{PortError, Probe};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CartWriteError {
