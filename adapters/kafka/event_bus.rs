@@ -1,6 +1,9 @@
 //! `EventBus` on Kafka. Topics are created (3 partitions) when first used.
+//! A batch is handed to the idempotent producer at once and awaited together.
 //! Consumers never commit by themselves: `commit` stores `offset + 1` for the
-//! record's partition once the caller has handled it (at-least-once).
+//! record's partition once the caller has handled it (at-least-once). A
+//! consumer given an instance name is a static member (`group.instance.id`):
+//! restarted under the same name, it takes its partitions back at once.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -13,11 +16,11 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
+use rdkafka::message::{Header, Headers as _, Message as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::ports::events::{EventBus, EventConsumer, Record};
+use crate::ports::events::{EventBus, EventConsumer, Headers, Message, PartitionLag, PartlyPublished, Record};
 use crate::ports::{PortError, Probe};
 
 const DEPENDENCY: &str = "Kafka";
@@ -36,10 +39,19 @@ fn err(e: KafkaError) -> PortError {
     PortError::unavailable(DEPENDENCY, e)
 }
 
+/// What every client shares. Requests keep librdkafka's own timeouts: a group's
+/// SyncGroup legitimately waits for the whole rebalance, and cutting it short
+/// (as a 5 s `socket.timeout.ms` did) can leave a restarted member stuck.
 fn base(brokers: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", brokers).set("socket.timeout.ms", "5000").set("log_level", "4");
+    config.set("bootstrap.servers", brokers).set("log_level", "4");
     config
+}
+
+fn owned_headers(headers: &Headers) -> OwnedHeaders {
+    headers.iter().fold(OwnedHeaders::new_with_capacity(headers.len()), |h, (key, value)| {
+        h.insert(Header { key, value: Some(value.as_bytes()) })
+    })
 }
 
 impl KafkaEventBus {
@@ -91,30 +103,66 @@ impl Probe for KafkaEventBus {
 
 #[async_trait]
 impl EventBus for KafkaEventBus {
-    async fn publish(&self, topic: &str, key: &str, payload: &[u8]) -> Result<(), PortError> {
-        self.ensure_topic(topic).await?;
-        let record = FutureRecord::to(topic).key(key).payload(payload);
-        self.producer.send(record, CALL_TIMEOUT).await.map_err(|(e, _)| err(e))?;
-        Ok(())
+    async fn publish_batch(&self, topic: &str, messages: &[Message]) -> Result<(), PartlyPublished> {
+        self.ensure_topic(topic).await.map_err(|cause| PartlyPublished { published: 0, cause })?;
+        // Everything goes into the producer's queue first, so it travels in as few requests as it can.
+        let mut deliveries = Vec::with_capacity(messages.len());
+        for m in messages {
+            let record = FutureRecord::to(topic).key(&m.key).payload(&m.payload).headers(owned_headers(&m.headers));
+            match self.producer.send_result(record) {
+                Ok(delivery) => deliveries.push(delivery),
+                Err((e, _)) => {
+                    // What was queued before it may still go out: count it, then report this one.
+                    let published = await_in_order(deliveries).await?;
+                    return Err(PartlyPublished { published, cause: err(e) });
+                }
+            }
+        }
+        await_in_order(deliveries).await.map(|_| ())
     }
 
-    async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn EventConsumer>, PortError> {
+    async fn subscribe_as(
+        &self,
+        topic: &str,
+        group: &str,
+        instance: Option<&str>,
+    ) -> Result<Box<dyn EventConsumer>, PortError> {
         self.ensure_topic(topic).await?;
-        let consumer: StreamConsumer = base(&self.brokers)
+        let mut config = base(&self.brokers);
+        config
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            // A member that died is dropped (its partitions reassigned) after this.
             .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "1000")
-            .create()
-            .map_err(err)?;
+            .set("heartbeat.interval.ms", "1000");
+        if let Some(name) = instance.filter(|n| !n.is_empty()) {
+            config.set("group.instance.id", name);
+        }
+        let consumer: StreamConsumer = config.create().map_err(err)?;
         consumer.subscribe(&[topic]).map_err(err)?;
-        Ok(Box::new(KafkaConsumer { consumer: Some(Arc::new(consumer)) }))
+        Ok(Box::new(KafkaConsumer { topic: topic.to_string(), consumer: Some(Arc::new(consumer)) }))
     }
 }
 
+/// Awaits deliveries in order: how many there were, all delivered, or how
+/// many from the first were before the first failure.
+async fn await_in_order(deliveries: Vec<rdkafka::producer::DeliveryFuture>) -> Result<usize, PartlyPublished> {
+    let total = deliveries.len();
+    for (i, delivery) in deliveries.into_iter().enumerate() {
+        let failure = match delivery.await {
+            Ok(Ok(_)) => continue,
+            Ok(Err((e, _))) => err(e),
+            Err(_) => PortError::unavailable(DEPENDENCY, "the producer dropped a message"),
+        };
+        return Err(PartlyPublished { published: i, cause: failure });
+    }
+    Ok(total)
+}
+
 struct KafkaConsumer {
+    topic: String,
     /// `None` once closed.
     consumer: Option<Arc<StreamConsumer>>,
 }
@@ -136,6 +184,14 @@ impl EventConsumer for KafkaConsumer {
             offset: message.offset().max(0) as u64,
             key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default(),
             payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            headers: message
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 
@@ -150,6 +206,42 @@ impl EventConsumer for KafkaConsumer {
             .await
             .map_err(|e| PortError::Unexpected(e.into()))?
             .map_err(err)
+    }
+
+    async fn backlog(&self) -> Result<Vec<PartitionLag>, PortError> {
+        let consumer = self.inner()?.clone();
+        let topic = self.topic.clone();
+        // Every call here blocks its thread until the broker answers.
+        tokio::task::spawn_blocking(move || -> Result<Vec<PartitionLag>, KafkaError> {
+            let metadata = consumer.fetch_metadata(Some(&topic), CALL_TIMEOUT)?;
+            let partitions: Vec<i32> =
+                metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+            let mut wanted = TopicPartitionList::new();
+            for p in &partitions {
+                wanted.add_partition(&topic, *p);
+            }
+            let committed = consumer.committed_offsets(wanted, CALL_TIMEOUT)?;
+            let mut lags = Vec::with_capacity(partitions.len());
+            for p in partitions {
+                let (low, high) = consumer.fetch_watermarks(&topic, p, CALL_TIMEOUT)?;
+                let at = match committed.find_partition(&topic, p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => o,
+                    // Never committed: the group starts at the beginning.
+                    _ => low,
+                };
+                lags.push(PartitionLag {
+                    partition: p.max(0) as u32,
+                    committed: at.max(0) as u64,
+                    end: high.max(0) as u64,
+                });
+            }
+            // Dropped here, on this thread: a list outliving the consumer would block its drop.
+            drop(committed);
+            Ok(lags)
+        })
+        .await
+        .map_err(|e| PortError::Unexpected(e.into()))?
+        .map_err(err)
     }
 
     async fn close(mut self: Box<Self>) {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::carts::domain::{CartLine, ProductSnapshot};
-use crate::carts::ports::{CartStore, CartWriteError};
+use crate::carts::ports::{CartStore, CartWriteError, Refresh};
 use crate::ports::{PortError, Probe};
 
 #[derive(Default)]
@@ -87,15 +87,17 @@ impl CartStore for MemoryCartStore {
         Ok(())
     }
 
-    async fn refresh_product(&self, product: &ProductSnapshot) -> Result<u64, PortError> {
+    async fn refresh_product(&self, product: &ProductSnapshot) -> Result<Refresh, PortError> {
         let mut carts = self.carts.lock();
-        let mut changed = 0;
+        let mut done = Refresh::default();
         for line in carts.values_mut().flatten().filter(|l| l.product_id == product.id) {
             if line.refresh(product) {
-                changed += 1;
+                done.changed += 1;
+            } else {
+                done.current += 1;
             }
         }
-        Ok(changed)
+        Ok(done)
     }
 
     async fn remove_product(&self, product_id: Uuid) -> Result<u64, PortError> {

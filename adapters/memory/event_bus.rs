@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use crate::ports::events::{EventBus, EventConsumer, Record};
+use crate::ports::events::{EventBus, EventConsumer, Message, PartitionLag, PartlyPublished, Record};
 use crate::ports::{PortError, Probe};
 
 const DEFAULT_PARTITIONS: u32 = 3;
@@ -47,6 +47,8 @@ struct Group {
     committed: Vec<u64>,
     /// Member ids; ascending, which is also the order they joined.
     members: BTreeSet<u64>,
+    /// Static members: instance name → member id. A new member under a taken name replaces the old one.
+    instances: HashMap<String, u64>,
     generation: u64,
 }
 
@@ -114,25 +116,32 @@ impl Probe for MemoryEventBus {
 
 #[async_trait]
 impl EventBus for MemoryEventBus {
-    async fn publish(&self, topic: &str, key: &str, payload: &[u8]) -> Result<(), PortError> {
+    async fn publish_batch(&self, topic: &str, messages: &[Message]) -> Result<(), PartlyPublished> {
         let partitions = self.shared.partitions;
-        let partition = partition_for(key, partitions);
         let mut state = self.shared.state.lock();
         let topic_state = state.topic(topic, partitions);
-        let log = &mut topic_state.logs[partition as usize];
-        let record = Record {
-            topic: topic.to_owned(),
-            partition,
-            offset: log.len() as u64,
-            key: key.to_owned(),
-            payload: payload.to_vec(),
-        };
-        log.push(record);
+        for message in messages {
+            let partition = partition_for(&message.key, partitions);
+            let log = &mut topic_state.logs[partition as usize];
+            log.push(Record {
+                topic: topic.to_owned(),
+                partition,
+                offset: log.len() as u64,
+                key: message.key.clone(),
+                payload: message.payload.clone(),
+                headers: message.headers.clone(),
+            });
+        }
         topic_state.wake();
         Ok(())
     }
 
-    async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn EventConsumer>, PortError> {
+    async fn subscribe_as(
+        &self,
+        topic: &str,
+        group: &str,
+        instance: Option<&str>,
+    ) -> Result<Box<dyn EventConsumer>, PortError> {
         let partitions = self.shared.partitions;
         let mut state = self.shared.state.lock();
         let member = state.next_member;
@@ -141,8 +150,15 @@ impl EventBus for MemoryEventBus {
         let group_state = topic_state.groups.entry(group.to_owned()).or_insert_with(|| Group {
             committed: vec![0; partitions as usize],
             members: BTreeSet::new(),
+            instances: HashMap::new(),
             generation: 0,
         });
+        if let Some(name) = instance
+            && let Some(replaced) = group_state.instances.insert(name.to_owned(), member)
+        {
+            // The old member under this name is fenced: it owns nothing any more.
+            group_state.members.remove(&replaced);
+        }
         group_state.members.insert(member);
         group_state.generation += 1;
         let changes = topic_state.changes.subscribe();
@@ -213,10 +229,11 @@ impl MemoryConsumer {
         }
         let mut state = self.shared.state.lock();
         if let Some(topic) = state.topics.get_mut(&self.topic) {
-            if let Some(group) = topic.groups.get_mut(&self.group)
-                && group.members.remove(&self.member)
-            {
-                group.generation += 1;
+            if let Some(group) = topic.groups.get_mut(&self.group) {
+                group.instances.retain(|_, member| *member != self.member);
+                if group.members.remove(&self.member) {
+                    group.generation += 1;
+                }
             }
             topic.wake();
         }
@@ -259,6 +276,22 @@ impl EventConsumer for MemoryConsumer {
         }
         group.committed[record.partition as usize] = record.offset + 1;
         Ok(())
+    }
+
+    async fn backlog(&self) -> Result<Vec<PartitionLag>, PortError> {
+        let state = self.shared.state.lock();
+        let Some(topic) = state.topics.get(&self.topic) else { return Ok(Vec::new()) };
+        let committed = topic.groups.get(&self.group).map(|g| g.committed.clone()).unwrap_or_default();
+        Ok(topic
+            .logs
+            .iter()
+            .enumerate()
+            .map(|(p, log)| PartitionLag {
+                partition: p as u32,
+                committed: committed.get(p).copied().unwrap_or(0),
+                end: log.len() as u64,
+            })
+            .collect())
     }
 
     async fn close(mut self: Box<Self>) {

@@ -2,12 +2,12 @@
 //! live under one lock, so a change and its event are stored together or not
 //! at all, as a database transaction would.
 
-use parking_lot::Mutex;
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use parking_lot::Mutex;
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -24,7 +24,13 @@ pub struct MemoryProductStore {
 struct Inner {
     products: HashMap<Uuid, Product>,
     /// Unsent events in commit order, with the lease each may be under.
-    outbox: Vec<(OutboxEvent, Option<Instant>)>,
+    outbox: Vec<(OutboxEvent, Option<Lease>)>,
+}
+
+/// Who holds an event, and until when.
+struct Lease {
+    owner: String,
+    until: Instant,
 }
 
 impl MemoryProductStore {
@@ -117,22 +123,22 @@ impl ProductStore for MemoryProductStore {
 
 #[async_trait]
 impl Outbox for MemoryProductStore {
-    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<OutboxEvent>, PortError> {
+    async fn claim(&self, owner: &str, limit: usize, lease: Duration) -> Result<Vec<OutboxEvent>, PortError> {
         let now = Instant::now();
         let mut inner = self.inner.lock();
         let mut blocked: HashSet<String> = HashSet::new();
         let mut claimed = Vec::new();
-        for (event, leased_until) in inner.outbox.iter_mut() {
+        for (event, held) in inner.outbox.iter_mut() {
             if claimed.len() >= limit {
                 break;
             }
-            let held = leased_until.is_some_and(|until| until > now);
-            if held || blocked.contains(&event.key) {
+            let theirs = held.as_ref().is_some_and(|l| l.until > now && l.owner != owner);
+            if theirs || blocked.contains(&event.key) {
                 // Later events of this key wait until this one is out.
                 blocked.insert(event.key.clone());
                 continue;
             }
-            *leased_until = Some(now + lease);
+            *held = Some(Lease { owner: owner.to_owned(), until: now + lease });
             claimed.push(event.clone());
         }
         Ok(claimed)

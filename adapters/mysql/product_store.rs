@@ -90,10 +90,16 @@ impl MySqlProductStore {
     }
 
     async fn insert_event(tx: &mut Transaction<'_, MySql>, event: &OutboxEvent) -> Result<(), PortError> {
-        sqlx::query("INSERT INTO outbox (id, event_key, payload, created_at) VALUES (?, ?, ?, ?)")
+        let headers = if event.headers.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&event.headers).map_err(|e| PortError::Unexpected(e.into()))?)
+        };
+        sqlx::query("INSERT INTO outbox (id, event_key, payload, headers, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(event.id.to_string())
             .bind(&event.key)
             .bind(&event.payload)
+            .bind(headers)
             .bind(naive(event.created_at))
             .execute(&mut **tx)
             .await
@@ -261,20 +267,23 @@ struct OutboxRow {
     id: String,
     event_key: String,
     payload: Vec<u8>,
+    headers: Option<String>,
     created_at: NaiveDateTime,
+    /// Under a live lease of another owner.
     held: i64,
 }
 
 #[async_trait]
 impl Outbox for MySqlProductStore {
-    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<OutboxEvent>, PortError> {
+    async fn claim(&self, owner: &str, limit: usize, lease: Duration) -> Result<Vec<OutboxEvent>, PortError> {
         let mut tx = self.pool.begin().await.map_err(err)?;
         // Locking what we read makes a second claimer wait for our leases.
         let rows: Vec<OutboxRow> = sqlx::query_as(
-            "SELECT seq, id, event_key, payload, created_at,
-                    (leased_until IS NOT NULL AND leased_until > NOW(6)) AS held
+            "SELECT seq, id, event_key, payload, headers, created_at,
+                    (leased_until IS NOT NULL AND leased_until > NOW(6) AND NOT (leased_by <=> ?)) AS held
              FROM outbox ORDER BY seq LIMIT ? FOR UPDATE",
         )
+        .bind(owner)
         .bind(CLAIM_SCAN)
         .fetch_all(&mut *tx)
         .await
@@ -291,15 +300,21 @@ impl Outbox for MySqlProductStore {
                 continue;
             }
             seqs.push(row.seq);
+            let headers = match row.headers {
+                Some(json) => serde_json::from_str(&json).map_err(|e| PortError::Unexpected(e.into()))?,
+                None => Vec::new(),
+            };
             claimed.push(OutboxEvent {
                 id: Uuid::parse_str(&row.id).map_err(|e| PortError::Unexpected(e.into()))?,
                 key: row.event_key,
                 payload: row.payload,
+                headers,
                 created_at: row.created_at.and_utc(),
             });
         }
         if !seqs.is_empty() {
-            let mut qb = QueryBuilder::<MySql>::new("UPDATE outbox SET leased_until = NOW(6) + INTERVAL ");
+            let mut qb = QueryBuilder::<MySql>::new("UPDATE outbox SET leased_by = ");
+            qb.push_bind(owner).push(", leased_until = NOW(6) + INTERVAL ");
             qb.push_bind(lease.as_micros() as i64).push(" MICROSECOND WHERE seq IN (");
             let mut list = qb.separated(", ");
             for s in &seqs {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::adapters::sql::port_error;
 use crate::carts::domain::{CartLine, ProductSnapshot};
-use crate::carts::ports::{CartStore, CartWriteError};
+use crate::carts::ports::{CartStore, CartWriteError, Refresh};
 use crate::kernel::money::Money;
 use crate::ports::{PortError, Probe};
 
@@ -175,20 +175,26 @@ impl CartStore for PostgresCartStore {
         Ok(())
     }
 
-    async fn refresh_product(&self, product: &ProductSnapshot) -> Result<u64, PortError> {
-        let done = sqlx::query(
-            "UPDATE cart_items SET name = $2, image_url = $3, price_cents = $4, product_version = $5
-             WHERE product_id = $1 AND product_version < $5",
+    async fn refresh_product(&self, product: &ProductSnapshot) -> Result<Refresh, PortError> {
+        // One statement: both counts come from the same snapshot, before the update.
+        let (changed, current): (i64, i64) = sqlx::query_as(
+            "WITH updated AS (
+                 UPDATE cart_items SET name = $2, image_url = $3, price_cents = $4, product_version = $5
+                 WHERE product_id = $1 AND product_version < $5
+                 RETURNING 1
+             )
+             SELECT (SELECT count(*) FROM updated),
+                    (SELECT count(*) FROM cart_items WHERE product_id = $1 AND product_version >= $5)",
         )
         .bind(product.id)
         .bind(&product.name)
         .bind(&product.image_url)
         .bind(product.price.cents())
         .bind(product.version as i64)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await
         .map_err(err)?;
-        Ok(done.rows_affected())
+        Ok(Refresh { changed: changed.max(0) as u64, current: current.max(0) as u64 })
     }
 
     async fn remove_product(&self, product_id: Uuid) -> Result<u64, PortError> {

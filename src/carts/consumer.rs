@@ -2,19 +2,40 @@
 //! the lines' denormalized fields (only from a newer version); on DELETED, drop
 //! the cache entry and remove the lines. Offsets are committed only after an
 //! event is handled, so a crash means a redelivery, which handling absorbs.
+//!
+//! An event that cannot be read or applied after `TRIES` tries goes to the
+//! dead-letter topic `<topic>.dlq` and the consumer moves on; a dependency that
+//! is down (the database, the cache) is waited for instead, since every event
+//! would fail alike. A watchdog compares the group's committed offsets with
+//! the ends of the partitions: events waiting with no progress for
+//! `carts.consumer_stall_secs` make the service not ready, say so in the log,
+//! and make the consumer join its group again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::domain::ProductSnapshot;
 use super::ports::CartStore;
 use super::service::product_key;
 use crate::contracts::product_events::{Deleted, EventType, ProductEvent};
-use crate::ports::PortError;
 use crate::ports::cache::Cache;
-use crate::ports::events::{EventBus, EventConsumer, Record};
+use crate::ports::events::{EventBus, EventConsumer, Message, PartitionLag, Record};
+use crate::ports::{PortError, Probe};
+
+/// Tries of an event that fails for a reason of its own, before it is dead-lettered.
+pub const TRIES: u32 = 3;
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often the watchdog looks at the group's backlog.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// The dead-letter topic of `topic`.
+pub fn dead_letter_topic(topic: &str) -> String {
+    format!("{topic}.dlq")
+}
 
 #[derive(Clone)]
 pub struct EventHandler {
@@ -23,40 +44,125 @@ pub struct EventHandler {
     pub namespace: String,
 }
 
+/// What handling an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It changed what the carts show (or would have: no cart held the product).
+    Applied,
+    /// Every line already reflected it or a newer version: a redelivery.
+    Old,
+    /// Nothing for the carts to do (a creation).
+    Ignored,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Old => "old",
+            Outcome::Ignored => "ignored",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
-    /// The record can never be handled (not our format): skip it.
+    /// The record is not our format: it can never be handled.
     #[error("unreadable event: {0}")]
     Poison(String),
-    /// A dependency failed: retry the same record.
+    /// A dependency is unavailable: every event would fail alike, so wait.
     #[error(transparent)]
-    Port(#[from] PortError),
+    Unavailable(PortError),
+    /// This event failed for a reason of its own.
+    #[error(transparent)]
+    Failed(PortError),
+}
+
+impl From<PortError> for HandleError {
+    fn from(e: PortError) -> Self {
+        match e {
+            PortError::Unavailable { .. } => HandleError::Unavailable(e),
+            PortError::Unexpected(_) => HandleError::Failed(e),
+        }
+    }
+}
+
+fn poison(e: serde_json::Error) -> HandleError {
+    HandleError::Poison(e.to_string())
 }
 
 impl EventHandler {
-    pub async fn handle(&self, record: &Record) -> Result<(), HandleError> {
-        let event: ProductEvent =
-            serde_json::from_slice(&record.payload).map_err(|e| HandleError::Poison(e.to_string()))?;
+    pub async fn handle(&self, record: &Record) -> Result<Outcome, HandleError> {
+        let event: ProductEvent = serde_json::from_slice(&record.payload).map_err(poison)?;
         match event.event_type {
-            EventType::ProductCreated => Ok(()),
+            EventType::ProductCreated => Ok(Outcome::Ignored),
             EventType::ProductUpdated => {
-                let mut product: ProductSnapshot =
-                    serde_json::from_value(event.data).map_err(|e| HandleError::Poison(e.to_string()))?;
+                let mut product: ProductSnapshot = serde_json::from_value(event.data).map_err(poison)?;
                 product.version = product.version.max(event.version);
                 self.cache.delete(&product_key(&self.namespace, product.id)).await?;
-                let changed = self.store.refresh_product(&product).await?;
-                tracing::debug!(product = %product.id, version = product.version, changed, "product updated");
-                Ok(())
+                let refresh = self.store.refresh_product(&product).await?;
+                Ok(if refresh.changed == 0 && refresh.current > 0 { Outcome::Old } else { Outcome::Applied })
             }
             EventType::ProductDeleted => {
-                let Deleted { id } =
-                    serde_json::from_value(event.data).map_err(|e| HandleError::Poison(e.to_string()))?;
+                let Deleted { id } = serde_json::from_value(event.data).map_err(poison)?;
                 self.cache.delete(&product_key(&self.namespace, id)).await?;
-                let removed = self.store.remove_product(id).await?;
-                tracing::debug!(product = %id, removed, "product deleted");
-                Ok(())
+                self.store.remove_product(id).await?;
+                Ok(Outcome::Applied)
             }
         }
+    }
+}
+
+/// The consumer's own readiness: not ready while it is stalled.
+#[derive(Clone, Default)]
+pub struct ConsumerHealth {
+    stalled: Arc<Mutex<Option<String>>>,
+}
+
+impl ConsumerHealth {
+    fn set(&self, stalled: Option<String>) {
+        *self.stalled.lock() = stalled;
+    }
+}
+
+#[async_trait::async_trait]
+impl Probe for ConsumerHealth {
+    async fn ping(&self) -> Result<(), PortError> {
+        match &*self.stalled.lock() {
+            Some(why) => Err(PortError::unavailable("product events consumer", why)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Tells a consumer that is stuck from one that has nothing to do.
+struct Watchdog {
+    stall_after: Duration,
+    last_progress: Instant,
+    last_committed: Option<u64>,
+}
+
+impl Watchdog {
+    fn new(stall_after: Duration) -> Self {
+        Watchdog { stall_after, last_progress: Instant::now(), last_committed: None }
+    }
+
+    fn progressed(&mut self) {
+        self.last_progress = Instant::now();
+    }
+
+    /// `Some(why)` when events wait and the group has not moved for the stall window.
+    fn observe(&mut self, backlog: &[PartitionLag]) -> Option<String> {
+        let waiting: u64 = backlog.iter().map(PartitionLag::lag).sum();
+        let committed: u64 = backlog.iter().map(|p| p.committed).sum();
+        if waiting == 0 || self.last_committed != Some(committed) {
+            self.last_committed = Some(committed);
+            self.progressed();
+            return None;
+        }
+        let idle = self.last_progress.elapsed();
+        (idle >= self.stall_after)
+            .then(|| format!("{waiting} event(s) waiting and no progress for {} s", idle.as_secs()))
     }
 }
 
@@ -64,18 +170,33 @@ pub struct ProductEventsConsumer {
     pub bus: Arc<dyn EventBus>,
     pub topic: String,
     pub group: String,
+    /// Static membership: this process's stable name in the group, if any.
+    pub instance: Option<String>,
     pub handler: EventHandler,
+    pub health: ConsumerHealth,
+    pub stall_after: Duration,
 }
-
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl ProductEventsConsumer {
     /// Consumes until cancelled; stops only between events, after the last commit.
     pub async fn run(self, cancel: CancellationToken) {
         let Some(mut consumer) = self.join(&cancel).await else { return };
+        let mut watchdog = Watchdog::new(self.stall_after);
+        let mut watch = tokio::time::interval(WATCH_EVERY);
         loop {
             let record = tokio::select! {
                 _ = cancel.cancelled() => break,
+                _ = watch.tick() => {
+                    // `next` is cancel-safe: leaving it here loses no record.
+                    if let Some(rejoined) = self.check(&mut watchdog, &*consumer, &cancel).await {
+                        consumer.close().await;
+                        match rejoined {
+                            Some(c) => consumer = c,
+                            None => return,
+                        }
+                    }
+                    continue;
+                }
                 r = consumer.next() => r,
             };
             match record {
@@ -83,8 +204,9 @@ impl ProductEventsConsumer {
                     if !self.handle_until_done(&record, &cancel).await {
                         break;
                     }
-                    if let Err(e) = consumer.commit(&record).await {
-                        tracing::warn!(error = %e, "could not commit; the event will be seen again");
+                    match consumer.commit(&record).await {
+                        Ok(()) => watchdog.progressed(),
+                        Err(e) => tracing::warn!(error = %e, "could not commit; the event will be seen again"),
                     }
                 }
                 Err(e) => {
@@ -99,10 +221,39 @@ impl ProductEventsConsumer {
         tracing::info!(group = %self.group, "product events consumer stopped");
     }
 
+    /// Looks at the backlog; on a stall, reports it and returns a fresh member
+    /// (`Some(None)` when cancelled while rejoining).
+    async fn check(
+        &self,
+        watchdog: &mut Watchdog,
+        consumer: &dyn EventConsumer,
+        cancel: &CancellationToken,
+    ) -> Option<Option<Box<dyn EventConsumer>>> {
+        let backlog = match consumer.backlog().await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the group's backlog");
+                return None;
+            }
+        };
+        match watchdog.observe(&backlog) {
+            None => {
+                self.health.set(None);
+                None
+            }
+            Some(why) => {
+                tracing::error!(group = %self.group, %why, "the product events consumer is stalled; rejoining its group");
+                self.health.set(Some(why));
+                *watchdog = Watchdog::new(self.stall_after);
+                Some(self.join(cancel).await)
+            }
+        }
+    }
+
     async fn join(&self, cancel: &CancellationToken) -> Option<Box<dyn EventConsumer>> {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.bus.subscribe(&self.topic, &self.group).await {
+            match self.bus.subscribe_as(&self.topic, &self.group, self.instance.as_deref()).await {
                 Ok(c) => return Some(c),
                 Err(e) => tracing::warn!(error = %e, "cannot join the consumer group yet"),
             }
@@ -113,22 +264,62 @@ impl ProductEventsConsumer {
         }
     }
 
-    /// Retries a failing event until it is handled (true) or we are cancelled (false).
+    /// Handles `record`: done (true) once handled or dead-lettered; false when
+    /// cancelled first.
     async fn handle_until_done(&self, record: &Record, cancel: &CancellationToken) -> bool {
         let mut backoff = Duration::from_millis(100);
+        let mut tries = 0;
         loop {
-            match self.handler.handle(record).await {
-                Ok(()) => return true,
-                Err(HandleError::Poison(why)) => {
-                    tracing::error!(partition = record.partition, offset = record.offset, %why, "skipping unreadable event");
+            let why = match self.handler.handle(record).await {
+                Ok(outcome) => {
+                    tracing::debug!(
+                        partition = record.partition,
+                        offset = record.offset,
+                        key = %record.key,
+                        outcome = outcome.as_str(),
+                        "event handled"
+                    );
                     return true;
                 }
-                Err(HandleError::Port(e)) => tracing::warn!(error = %e, "event handling failed; retrying"),
+                Err(HandleError::Unavailable(e)) => {
+                    tracing::warn!(error = %e, "event handling waits for a dependency");
+                    None
+                }
+                Err(e) => {
+                    tries += 1;
+                    tracing::warn!(partition = record.partition, offset = record.offset, tries, error = %e, "event handling failed");
+                    (tries >= TRIES).then(|| e.to_string())
+                }
+            };
+            if let Some(why) = why {
+                return self.dead_letter(record, &why, cancel).await;
             }
             if pause(cancel, backoff).await {
                 return false;
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Publishes `record` to the dead-letter topic (retrying until the bus takes it).
+    async fn dead_letter(&self, record: &Record, why: &str, cancel: &CancellationToken) -> bool {
+        let mut headers = record.headers.clone();
+        headers.push(("x-error".into(), why.into()));
+        headers.push(("x-original-partition".into(), record.partition.to_string()));
+        headers.push(("x-original-offset".into(), record.offset.to_string()));
+        let message = Message { key: record.key.clone(), payload: record.payload.clone(), headers };
+        let topic = dead_letter_topic(&self.topic);
+        loop {
+            match self.bus.publish_batch(&topic, std::slice::from_ref(&message)).await {
+                Ok(()) => {
+                    tracing::error!(partition = record.partition, offset = record.offset, %why, %topic, "event dead-lettered");
+                    return true;
+                }
+                Err(e) => tracing::warn!(error = %e, %topic, "cannot dead-letter the event yet"),
+            }
+            if pause(cancel, Duration::from_secs(1)).await {
+                return false;
+            }
         }
     }
 }
@@ -138,5 +329,32 @@ async fn pause(cancel: &CancellationToken, d: Duration) -> bool {
     tokio::select! {
         _ = cancel.cancelled() => true,
         _ = tokio::time::sleep(d) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lag(partition: u32, committed: u64, end: u64) -> PartitionLag {
+        PartitionLag { partition, committed, end }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_tells_a_stall_from_idleness() {
+        let mut w = Watchdog::new(Duration::from_secs(10));
+        assert_eq!(w.observe(&[lag(0, 5, 5)]), None, "nothing waits");
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(w.observe(&[lag(0, 5, 5), lag(1, 0, 0)]), None, "idle, nothing waiting");
+        assert_eq!(w.observe(&[lag(0, 5, 9)]), None, "events arrive: the clock starts");
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert_eq!(w.observe(&[lag(0, 5, 9)]), None);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(w.observe(&[lag(0, 5, 9)]).unwrap().contains("4 event(s) waiting"));
+        assert_eq!(w.observe(&[lag(0, 6, 9)]), None, "the group moved");
+        tokio::time::advance(Duration::from_secs(5)).await;
+        w.progressed();
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert_eq!(w.observe(&[lag(0, 6, 9)]), None, "this member's own commits count as progress");
     }
 }

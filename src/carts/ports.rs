@@ -18,6 +18,14 @@ pub enum CartWriteError {
     Port(#[from] PortError),
 }
 
+/// What a refresh did to the product's lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Refresh {
+    pub changed: u64,
+    /// Lines already at the snapshot's version or newer: left as they were.
+    pub current: u64,
+}
+
 #[async_trait]
 pub trait CartStore: Probe {
     /// The user's lines, oldest first.
@@ -40,8 +48,9 @@ pub trait CartStore: Probe {
     async fn remove(&self, user: Uuid, product_id: Uuid) -> Result<bool, PortError>;
     async fn clear(&self, user: Uuid) -> Result<(), PortError>;
     /// Rewrites name, price and image of every line for the product whose stored
-    /// version is older than the snapshot's; returns how many lines changed.
-    async fn refresh_product(&self, product: &ProductSnapshot) -> Result<u64, PortError>;
+    /// version is older than the snapshot's, atomically; says how many lines
+    /// changed and how many already reflected that version or a newer one.
+    async fn refresh_product(&self, product: &ProductSnapshot) -> Result<Refresh, PortError>;
     /// Removes every line for the product; returns how many.
     async fn remove_product(&self, product_id: Uuid) -> Result<u64, PortError>;
 }

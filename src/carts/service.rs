@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::domain::{self, CartView, Live, MAX_QUANTITY, ProductSnapshot};
 use super::ports::{CartStore, CartWriteError, ProductCatalog};
+use crate::kernel::breaker::Breaker;
 use crate::kernel::validation::FieldError;
 use crate::ports::PortError;
 use crate::ports::cache::Cache;
@@ -52,6 +53,8 @@ pub struct CartService {
     catalog: Arc<dyn ProductCatalog>,
     cache_ttl: Duration,
     namespace: String,
+    /// Keeps requests from waiting on a cache that is down.
+    cache_breaker: Breaker,
 }
 
 impl CartService {
@@ -62,7 +65,8 @@ impl CartService {
         cache_ttl: Duration,
         namespace: &str,
     ) -> Self {
-        CartService { store, cache, catalog, cache_ttl, namespace: namespace.to_string() }
+        let cache_breaker = Breaker::new(1, Duration::from_secs(1));
+        CartService { store, cache, catalog, cache_ttl, namespace: namespace.to_string(), cache_breaker }
     }
 
     pub async fn view(&self, user: Uuid) -> Result<CartView, CartError> {
@@ -137,13 +141,21 @@ impl CartService {
     }
 
     /// Cache-aside lookup of many products. A cache that fails counts as all
-    /// misses; the catalogue failing is an error.
+    /// misses (and is left alone for a second, so that an outage costs no
+    /// waiting); the catalogue failing is an error.
     pub async fn products(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, ProductSnapshot>, PortError> {
         let keys: Vec<String> = ids.iter().map(|id| product_key(&self.namespace, *id)).collect();
-        let cached = self.cache.get_many(&keys).await.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "product cache unavailable; reading the catalogue");
-            vec![None; keys.len()]
-        });
+        let cached = match self.cache_breaker.admit() {
+            Some(admission) => {
+                let got = self.cache.get_many(&keys).await;
+                admission.record(got.is_ok());
+                got.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "product cache unavailable; reading the catalogue");
+                    vec![None; keys.len()]
+                })
+            }
+            None => vec![None; keys.len()],
+        };
         let mut found = HashMap::with_capacity(ids.len());
         let mut misses = Vec::new();
         for (id, value) in ids.iter().zip(cached) {
@@ -163,9 +175,13 @@ impl CartService {
             .filter_map(|p| serde_json::to_vec(p).ok().map(|v| (product_key(&self.namespace, p.id), v)))
             .collect();
         if !entries.is_empty()
-            && let Err(e) = self.cache.set_many(&entries, self.cache_ttl).await
+            && let Some(admission) = self.cache_breaker.admit()
         {
-            tracing::warn!(error = %e, "could not fill the product cache");
+            let filled = self.cache.set_many(&entries, self.cache_ttl).await;
+            if let Err(e) = &filled {
+                tracing::warn!(error = %e, "could not fill the product cache");
+            }
+            admission.record(filled.is_ok());
         }
         found.extend(fetched.into_iter().map(|p| (p.id, p)));
         Ok(found)

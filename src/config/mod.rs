@@ -27,6 +27,7 @@ pub const DEFAULTS: &str = include_str!("defaults.toml");
 /// The demo secrets: accepted only while every adapter is in memory.
 pub const DEMO_JWT_SECRET: &str = "agora-demo-secret-change-me-0123456789abcdef";
 pub const DEMO_ADMIN_PASSWORD: &str = "admin12345";
+pub const DEMO_INTERNAL_SECRET: &str = "agora-demo-internal-secret-0123456789abcdef";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -38,6 +39,8 @@ pub enum ConfigError {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
+    pub server: ServerConfig,
+    pub internal: InternalConfig,
     pub gateway: GatewayConfig,
     pub users: UsersConfig,
     pub products: ProductsConfig,
@@ -45,6 +48,19 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub redis: RedisConfig,
     pub demo: DemoConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerConfig {
+    pub max_connections: usize,
+    pub header_read_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    pub drain_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InternalConfig {
+    pub secret: Secret,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,6 +106,8 @@ pub struct CartsConfig {
     pub postgres_url: Option<String>,
     pub product_cache_ttl_secs: u64,
     pub consumer_group: String,
+    pub consumer_instance_id: String,
+    pub consumer_stall_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -179,8 +197,14 @@ impl Config {
     /// The rules a loaded configuration must meet to start.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
-        if self.users.jwt_secret.expose().len() < 32 {
-            return invalid("users.jwt_secret must be at least 32 bytes".into());
+        for (key, secret) in [("users.jwt_secret", &self.users.jwt_secret), ("internal.secret", &self.internal.secret)]
+        {
+            if secret.expose().len() < 32 {
+                return invalid(format!("{key} must be at least 32 bytes"));
+            }
+        }
+        if self.server.max_connections == 0 || self.server.request_timeout_secs == 0 {
+            return invalid("server.max_connections and server.request_timeout_secs must be at least 1".into());
         }
         if self.users.admin_password.expose().len() < 8 {
             return invalid("users.admin_password must be at least 8 characters".into());
@@ -196,6 +220,7 @@ impl Config {
             for (key, value, demo) in [
                 ("users.jwt_secret", &self.users.jwt_secret, DEMO_JWT_SECRET),
                 ("users.admin_password", &self.users.admin_password, DEMO_ADMIN_PASSWORD),
+                ("internal.secret", &self.internal.secret, DEMO_INTERNAL_SECRET),
             ] {
                 if value.expose() == demo {
                     return invalid(format!(
@@ -227,6 +252,18 @@ impl Config {
     }
     pub fn carts_url(&self) -> String {
         urls::service_url(&self.carts.url, self.carts.listen)
+    }
+}
+
+impl ServerConfig {
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs.max(1))
+    }
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+    pub fn drain_delay(&self) -> Duration {
+        Duration::from_millis(self.drain_delay_ms)
     }
 }
 

@@ -21,8 +21,9 @@ use axum::Router;
 use axum::middleware;
 
 use self::ports::TokenValidator;
-use crate::config::GatewayConfig;
-use crate::http::health::{self, Check};
+use crate::config::Config;
+use crate::http::health::{self, Check, Lifecycle};
+use crate::http::trust::InternalKey;
 use crate::http::upstream::Upstream;
 use crate::http::{ApiError, Edge};
 use crate::ports::rate_limit::RateLimiter;
@@ -33,34 +34,43 @@ pub struct GatewayDeps {
     pub products: Upstream,
     pub carts: Upstream,
     pub limiter: Arc<dyn RateLimiter>,
+    /// Limits each client in this instance alone while `limiter` cannot answer.
+    pub fallback_limiter: Arc<dyn RateLimiter>,
     pub validator: Arc<dyn TokenValidator>,
+    /// Signs the identity forwarded to the services.
+    pub key: InternalKey,
     /// Routes the gateway answers itself (the API documentation), rate-limited like the rest.
     pub docs: Router,
+    /// The process's shutdown state, which `/ready` reports.
+    pub lifecycle: Lifecycle,
 }
 
 /// `namespace` prefixes the rate-limit keys (`<namespace>:ratelimit:<ip>`).
-pub fn router(config: &GatewayConfig, namespace: &str, deps: GatewayDeps) -> Router {
+pub fn router(config: &Config, deps: GatewayDeps) -> Router {
     let checks = vec![
-        Check::new("rate_limiter", deps.limiter.clone()),
+        // Without it the gateway limits per instance: degraded, still ready.
+        Check::degradable("rate_limiter", deps.limiter.clone()),
         Check::new("users", Arc::new(deps.users.clone())),
         Check::new("products", Arc::new(deps.products.clone())),
         Check::new("carts", Arc::new(deps.carts.clone())),
     ];
-    let limits = Arc::new(rate_limit::Limits::new(config, namespace, deps.limiter));
+    let limits = Arc::new(rate_limit::Limits::new(config, deps.limiter, deps.fallback_limiter));
     let proxy = Arc::new(proxy::Proxy {
         users: deps.users,
         products: deps.products,
         carts: deps.carts,
-        auth: auth::AuthCache::new(deps.validator, config.auth_cache_ttl_secs),
+        auth: auth::AuthCache::new(deps.validator, config.gateway.auth_cache_ttl_secs),
+        key: deps.key,
     });
     let limited = Router::new()
         .fallback(proxy::forward)
         .with_state(proxy)
         .merge(deps.docs)
         .layer(middleware::from_fn_with_state(limits, rate_limit::enforce));
-    let router =
-        limited.merge(health::routes(checks)).method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
-    crate::http::middleware::standard(router, "gateway", Edge::Public)
+    let router = limited
+        .merge(health::routes(checks, deps.lifecycle))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
+    crate::http::middleware::standard(router, "gateway", Edge::Public, config.server.request_timeout())
 }
 
 #[cfg(test)]
@@ -111,26 +121,49 @@ mod tests {
             products: Upstream::in_process("products service", slow, timeout),
             carts: dead,
             limiter: Arc::new(MemoryRateLimiter::new()),
+            fallback_limiter: Arc::new(MemoryRateLimiter::new()),
             validator: Arc::new(NoTokens),
+            key: InternalKey::new("test-secret-test-secret-test-secret"),
             docs: Router::new(),
+            lifecycle: Lifecycle::default(),
         };
-        router(&crate::config::Config::default().gateway, "test", deps)
+        router(&crate::config::Config::default(), deps)
     }
 
     async fn call(path: &str) -> (StatusCode, serde_json::Value) {
-        let response = gateway().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        call_on(&gateway(), path).await
+    }
+
+    async fn call_on(gateway: &Router, path: &str) -> (StatusCode, serde_json::Value) {
+        let response = gateway.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
         let status = response.status();
         let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
         (status, serde_json::from_slice(&body).unwrap())
     }
 
     #[tokio::test]
-    async fn a_hanging_service_gives_a_json_504_in_time() {
+    async fn a_hanging_service_gives_a_json_503_in_time() {
         let started = std::time::Instant::now();
         let (status, body) = call("/api/products").await;
-        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
-        assert_eq!(body["code"], "UPSTREAM_TIMEOUT");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["code"], "SERVICE_UNAVAILABLE");
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn repeated_failures_open_the_circuit_and_answer_at_once() {
+        let gateway = gateway();
+        for _ in 0..crate::kernel::breaker::THRESHOLD {
+            let (status, _) = call_on(&gateway, "/api/products").await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        }
+        let started = std::time::Instant::now();
+        let (status, body) = call_on(&gateway, "/api/products").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(started.elapsed() < Duration::from_millis(50), "open: no wait for the timeout");
+        // Other routes are untouched: the users service still answers (404 from it, not 503).
+        let (status, _) = call_on(&gateway, "/api/users/nope").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
     }
 
     #[tokio::test]
@@ -140,7 +173,7 @@ mod tests {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["code"], "NOT_READY");
         let (status, body) = call("/api/products").await;
-        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
         assert!(started.elapsed() < Duration::from_secs(3));
     }
 }

@@ -14,6 +14,7 @@ use super::auth::AuthCache;
 use super::ports::TokenError;
 use super::routes::{self, Access, Service};
 use crate::http::caller::bearer;
+use crate::http::trust::{InternalKey, PROOF_HEADER};
 use crate::http::upstream::Upstream;
 use crate::http::{ApiError, BODY_LIMIT, USER_ID_HEADER, USER_ROLE_HEADER};
 
@@ -22,6 +23,7 @@ pub struct Proxy {
     pub products: Upstream,
     pub carts: Upstream,
     pub auth: AuthCache,
+    pub key: InternalKey,
 }
 
 /// Headers that describe one connection, not the request: never forwarded.
@@ -46,6 +48,7 @@ async fn forward_inner(proxy: &Proxy, req: Request) -> Result<Response, ApiError
     let (mut parts, body) = req.into_parts();
     parts.headers.remove(USER_ID_HEADER);
     parts.headers.remove(USER_ROLE_HEADER);
+    parts.headers.remove(PROOF_HEADER);
     for h in &HOP_BY_HOP {
         parts.headers.remove(h);
     }
@@ -56,9 +59,13 @@ async fn forward_inner(proxy: &Proxy, req: Request) -> Result<Response, ApiError
             TokenError::Invalid => ApiError::Unauthorized,
             TokenError::Port(p) => p.into(),
         })?;
-        let id = HeaderValue::from_str(&identity.user_id.to_string()).map_err(anyhow::Error::from)?;
-        parts.headers.insert(USER_ID_HEADER, id);
-        parts.headers.insert(USER_ROLE_HEADER, HeaderValue::from_static(identity.role.as_str()));
+        let user = identity.user_id.to_string();
+        let role = identity.role.as_str();
+        let now = chrono::Utc::now().timestamp();
+        let proof = proxy.key.prove(now, &parts.method, parts.uri.path(), &user, role);
+        parts.headers.insert(USER_ID_HEADER, HeaderValue::from_str(&user).map_err(anyhow::Error::from)?);
+        parts.headers.insert(USER_ROLE_HEADER, HeaderValue::from_static(role));
+        parts.headers.insert(PROOF_HEADER, proof);
     }
     let body = read_body(body).await?;
     let upstream = match route.service {

@@ -1,9 +1,17 @@
-//! The global rate limit, per client IP, through the `RateLimiter` port (so
-//! every gateway sharing one Redis shares one budget). Every limited response
-//! carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
+//! The global rate limit, per client (an IPv4 address, an IPv6 /64), through
+//! the `RateLimiter` port, so every gateway sharing one Redis shares one
+//! budget. Every limited response carries `RateLimit-Limit`,
+//! `RateLimit-Remaining` and `RateLimit-Reset`.
+//!
+//! While the shared limiter cannot answer (Redis down), each gateway limits
+//! with the same numbers on its own: never a 5xx because of it; the outage is
+//! logged once when it starts and once when it ends, and a breaker keeps
+//! requests from waiting on the shared limiter meanwhile (one tries it again
+//! each second).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -12,27 +20,73 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::client_ip::client_ip;
-use crate::config::{GatewayConfig, TrustedProxies};
+use crate::config::{Config, TrustedProxies};
 use crate::http::ApiError;
 use crate::http::error::ceil_secs;
+use crate::kernel::breaker::Breaker;
 use crate::ports::rate_limit::{RateDecision, RateLimiter};
 
 pub struct Limits {
     limiter: Arc<dyn RateLimiter>,
+    fallback: Arc<dyn RateLimiter>,
     requests: u32,
     window: Duration,
     trusted: TrustedProxies,
     namespace: String,
+    /// Whether the shared limiter is failing (so its outage is logged once).
+    degraded: AtomicBool,
+    breaker: Breaker,
+    /// Decisions made by the fallback.
+    pub fallback_decisions: AtomicU64,
 }
 
 impl Limits {
-    pub fn new(config: &GatewayConfig, namespace: &str, limiter: Arc<dyn RateLimiter>) -> Self {
+    pub fn new(config: &Config, limiter: Arc<dyn RateLimiter>, fallback: Arc<dyn RateLimiter>) -> Self {
         Limits {
             limiter,
-            requests: config.rate_limit.requests,
-            window: config.rate_window(),
-            trusted: config.trusted_proxies.clone(),
-            namespace: namespace.to_string(),
+            fallback,
+            requests: config.gateway.rate_limit.requests,
+            window: config.gateway.rate_window(),
+            trusted: config.gateway.trusted_proxies.clone(),
+            namespace: config.redis.namespace.clone(),
+            degraded: AtomicBool::new(false),
+            breaker: Breaker::new(1, Duration::from_secs(1)),
+            fallback_decisions: AtomicU64::new(0),
+        }
+    }
+
+    /// The shared decision, or this instance's own while the shared one fails.
+    async fn decide(&self, key: &str) -> Result<RateDecision, ApiError> {
+        if let Some(admission) = self.breaker.admit() {
+            match self.limiter.check(key, self.requests, self.window).await {
+                Ok(decision) => {
+                    admission.record(true);
+                    if self.degraded.swap(false, Ordering::Relaxed) {
+                        tracing::info!("the shared rate limiter answers again; per-instance limiting ends");
+                    }
+                    return Ok(decision);
+                }
+                Err(e) => {
+                    admission.record(false);
+                    if !self.degraded.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(error = %e, "the shared rate limiter is unavailable; limiting per instance");
+                    }
+                }
+            }
+        }
+        self.fallback_decisions.fetch_add(1, Ordering::Relaxed);
+        Ok(self.fallback.check(key, self.requests, self.window).await?)
+    }
+}
+
+/// Whom a budget belongs to: an IPv4 address, or the /64 of an IPv6 one (a
+/// single client usually holds a whole /64).
+pub fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{}/64", Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
         }
     }
 }
@@ -43,14 +97,10 @@ pub async fn enforce(State(limits): State<Arc<Limits>>, req: Request, next: Next
         // Without a socket (in-process calls) there is no client to limit.
         return next.run(req).await;
     };
-    let ip = client_ip(peer, req.headers(), &limits.trusted);
-    let decision = match limits
-        .limiter
-        .check(&format!("{}:ratelimit:{ip}", limits.namespace), limits.requests, limits.window)
-        .await
-    {
+    let client = client_key(client_ip(peer, req.headers(), &limits.trusted));
+    let decision = match limits.decide(&format!("{}:ratelimit:{client}", limits.namespace)).await {
         Ok(d) => d,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     let mut response = if decision.allowed {
         next.run(req).await
@@ -70,4 +120,20 @@ fn set_headers(headers: &mut HeaderMap, d: &RateDecision) {
     put("ratelimit-limit", u64::from(d.limit));
     put("ratelimit-remaining", u64::from(d.remaining));
     put("ratelimit-reset", ceil_secs(d.reset_after));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_share_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), "2001:db8:1:2::/64");
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(other));
+        assert_eq!(client_key("10.1.2.3".parse().unwrap()), "10.1.2.3");
+    }
 }

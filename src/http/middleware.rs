@@ -22,9 +22,6 @@ use tracing::Span;
 
 use super::{ApiError, BODY_LIMIT, REQUEST_ID_HEADER};
 
-/// The longest a request may take in one service, body upload included.
-pub const REQUEST_BOUND: Duration = Duration::from_secs(30);
-
 /// Whether a listener's "served" lines are worth `info` (the public edge) or
 /// only `debug` (a service behind it, whose requests the edge already logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +30,9 @@ pub enum Edge {
     Internal,
 }
 
-/// `router` with the whole stack; `service` names it in every span.
-pub fn standard(router: Router, service: &'static str, edge: Edge) -> Router {
+/// `router` with the whole stack; `service` names it in every span; a request
+/// (its body upload included) gets at most `timeout`.
+pub fn standard(router: Router, service: &'static str, edge: Edge, timeout: Duration) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let trace = TraceLayer::new_for_http()
         .make_span_with(move |req: &Request<_>| {
@@ -55,7 +53,7 @@ pub fn standard(router: Router, service: &'static str, edge: Edge) -> Router {
     router
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_BOUND))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(axum::middleware::map_response(json_errors))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -130,6 +128,7 @@ mod tests {
             ),
             "test",
             Edge::Internal,
+            Duration::from_secs(5),
         );
         let (status, json, _) = call(app, Request::get("/boom").body(Body::empty()).unwrap()).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -143,6 +142,7 @@ mod tests {
             Router::new().route("/p/{id}", get(|axum::extract::Path(id): axum::extract::Path<String>| async { id })),
             "test",
             Edge::Internal,
+            Duration::from_secs(5),
         );
         let (status, json, _) = call(app, Request::get("/p/%ff").body(Body::empty()).unwrap()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -152,7 +152,8 @@ mod tests {
 
     #[tokio::test]
     async fn request_ids_are_kept_when_sane_and_made_otherwise() {
-        let app = standard(Router::new().route("/", get(|| async { "ok" })), "test", Edge::Internal);
+        let app =
+            standard(Router::new().route("/", get(|| async { "ok" })), "test", Edge::Internal, Duration::from_secs(5));
         let kept = app.clone().oneshot(Request::get("/").header("x-request-id", "abc-1").body(Body::empty()).unwrap());
         assert_eq!(kept.await.unwrap().headers()["x-request-id"], "abc-1");
         let odd = Request::get("/").header("x-request-id", "a b").body(Body::empty()).unwrap();

@@ -9,7 +9,10 @@ pub mod error;
 pub mod health;
 pub mod json;
 pub mod middleware;
+pub mod trust;
 pub mod upstream;
+
+use std::time::Duration;
 
 use axum::Router;
 
@@ -25,10 +28,12 @@ pub const USER_ID_HEADER: &str = "x-user-id";
 pub const USER_ROLE_HEADER: &str = "x-user-role";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// A service's router as it is served: JSON 404/405 and the standard middleware.
-pub fn service(router: Router, name: &'static str) -> Router {
+/// A service's router as it is served: JSON 404/405, identity trusted only
+/// with the gateway's proof, and the standard middleware.
+pub fn service(router: Router, name: &'static str, key: trust::InternalKey, request_timeout: Duration) -> Router {
     let router = router
         .fallback(|| async { ApiError::RouteNotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
-    middleware::standard(router, name, Edge::Internal)
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(key, trust::require_proof));
+    middleware::standard(router, name, Edge::Internal, request_timeout)
 }

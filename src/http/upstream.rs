@@ -1,9 +1,10 @@
 //! How one service calls another: an `Upstream` is a boxed tower service, either
 //! a service's `Router` in the same process (the all-in-one runtime) or a pooled
 //! HTTP client to its URL (the production topology). Callers cannot tell which;
-//! both are bounded by a timeout.
+//! both are bounded by a timeout and guarded by a circuit breaker.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -17,6 +18,7 @@ use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt};
 
 use super::ApiError;
+use crate::kernel::breaker::Breaker;
 use crate::ports::PortError;
 
 type Inner = BoxCloneSyncService<Request<Body>, Response<Body>, UpstreamError>;
@@ -27,22 +29,23 @@ pub enum UpstreamError {
     Unavailable(&'static str, String),
     #[error("{0} did not answer in time")]
     Timeout(&'static str),
+    #[error("{0} is failing: its circuit is open")]
+    CircuitOpen(&'static str),
 }
 
+/// Whichever way a service cannot be reached, its routes answer 503.
 impl From<UpstreamError> for ApiError {
     fn from(e: UpstreamError) -> Self {
-        match e {
-            UpstreamError::Unavailable(..) => ApiError::Unavailable(e.to_string()),
-            UpstreamError::Timeout(_) => ApiError::UpstreamTimeout,
-        }
+        ApiError::Unavailable(e.to_string())
     }
 }
 
 impl From<UpstreamError> for PortError {
     fn from(e: UpstreamError) -> Self {
         match e {
-            UpstreamError::Unavailable(name, why) => PortError::Unavailable { dependency: name, reason: why },
-            UpstreamError::Timeout(name) => PortError::Unavailable { dependency: name, reason: "timed out".into() },
+            UpstreamError::Unavailable(name, _) | UpstreamError::Timeout(name) | UpstreamError::CircuitOpen(name) => {
+                PortError::Unavailable { dependency: name, reason: e.to_string() }
+            }
         }
     }
 }
@@ -56,6 +59,7 @@ pub struct Upstream {
     name: &'static str,
     service: Inner,
     timeout: Duration,
+    breaker: Arc<Breaker>,
 }
 
 impl Upstream {
@@ -65,7 +69,7 @@ impl Upstream {
             .map_err(|never: Infallible| match never {})
             .service(router.into_service::<Body>())
             .map_response(|r: Response<Body>| r);
-        Upstream { name, service: BoxCloneSyncService::new(service), timeout }
+        Upstream { name, service: BoxCloneSyncService::new(service), timeout, breaker: Arc::default() }
     }
 
     /// A service at `base_url` (`http://host:port`), over pooled HTTP/1 connections.
@@ -97,19 +101,32 @@ impl Upstream {
                 Ok::<_, UpstreamError>(response.map(Body::new))
             }
         });
-        Ok(Upstream { name, service: BoxCloneSyncService::new(service), timeout })
+        Ok(Upstream { name, service: BoxCloneSyncService::new(service), timeout, breaker: Arc::default() })
     }
 
     pub fn name(&self) -> &'static str {
         self.name
     }
 
-    /// Sends a request; the answer's head must come within the timeout.
-    pub async fn call(&self, req: Request<Body>) -> Result<Response<Body>, UpstreamError> {
-        match tokio::time::timeout(self.timeout, self.service.clone().oneshot(req)).await {
+    /// The state of this upstream's circuit: `closed`, `open` or `half_open`.
+    pub fn circuit(&self) -> &'static str {
+        self.breaker.state()
+    }
+
+    /// Runs `call` within the timeout, through the breaker.
+    async fn guarded<T>(&self, call: impl Future<Output = Result<T, UpstreamError>>) -> Result<T, UpstreamError> {
+        let admission = self.breaker.admit().ok_or(UpstreamError::CircuitOpen(self.name))?;
+        let result = match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result,
             Err(_) => Err(UpstreamError::Timeout(self.name)),
-        }
+        };
+        admission.record(result.is_ok());
+        result
+    }
+
+    /// Sends a request; the answer's head must come within the timeout.
+    pub async fn call(&self, req: Request<Body>) -> Result<Response<Body>, UpstreamError> {
+        self.guarded(self.service.clone().oneshot(req)).await
     }
 
     /// A whole exchange with a JSON body (or none), read fully within the timeout.
@@ -137,10 +154,7 @@ impl Upstream {
             let bytes = limited.collect().await.map_err(|e| UpstreamError::Unavailable(self.name, e.to_string()))?;
             Ok((status, bytes.to_bytes()))
         };
-        match tokio::time::timeout(self.timeout, read).await {
-            Ok(result) => result,
-            Err(_) => Err(UpstreamError::Timeout(self.name)),
-        }
+        self.guarded(read).await
     }
 }
 

@@ -36,6 +36,7 @@ pub fn to_outbox(event: &ProductEvent, product_id: Uuid) -> OutboxEvent {
         id: event.event_id,
         key: product_id.to_string(),
         payload: serde_json::to_vec(event).unwrap_or_default(),
+        headers: Vec::new(),
         created_at: event.occurred_at,
     }
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::domain::{Product, ProductQuery};
+use crate::ports::events::Headers;
 use crate::ports::{Page, PortError, Probe, WriteError};
 
 /// An event written in the same transaction as the change it describes.
@@ -17,6 +18,8 @@ pub struct OutboxEvent {
     pub key: String,
     /// The serialized event (JSON), exactly as it goes on the bus.
     pub payload: Vec<u8>,
+    /// The record headers it goes with (the change's trace context).
+    pub headers: Headers,
     pub created_at: DateTime<Utc>,
 }
 
@@ -39,12 +42,14 @@ pub trait ProductStore: Probe {
 
 #[async_trait]
 pub trait Outbox: Probe {
-    /// Claims up to `limit` unsent events, oldest first, each leased to the caller
-    /// for `lease`. An event under another caller's live lease MUST NOT be
+    /// Claims up to `limit` unsent events, oldest first, each leased to `owner`
+    /// for `lease`. An event under another owner's live lease MUST NOT be
     /// returned, nor an event whose key has an older unsent event under such a
-    /// lease (so per-product order survives two relays). An expired lease makes
-    /// the event claimable again: after a relay crash it may be published twice.
-    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<OutboxEvent>, PortError>;
+    /// lease (so per-product order survives two relays). An owner may claim its
+    /// own leased events again at once (a relay retrying what it could not
+    /// publish). An expired lease makes the event claimable by anyone: after a
+    /// relay crash it may be published twice.
+    async fn claim(&self, owner: &str, limit: usize, lease: Duration) -> Result<Vec<OutboxEvent>, PortError>;
     /// Marks events as published; they are never claimed again.
     async fn mark_sent(&self, ids: &[Uuid]) -> Result<(), PortError>;
     /// How many events are not yet marked sent.

@@ -5,12 +5,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::adapters::Adapters;
-use super::server::{Server, bind};
+use super::server::{Limits, Server, bind};
 use super::tasks::{ConsumerSlot, Task};
 use super::wiring::{self, Upstreams};
 use super::{ALL_SERVICES, upstream_timeout};
 use crate::carts::consumer::EventHandler;
 use crate::config::Config;
+use crate::http::health::Lifecycle;
 use crate::http::upstream::Upstream;
 
 pub struct App {
@@ -21,7 +22,6 @@ pub struct App {
     server: Server,
     relay: Task,
     consumer: ConsumerSlot,
-    grace: Duration,
 }
 
 impl App {
@@ -32,26 +32,22 @@ impl App {
 
     pub async fn start_with(config: Config, adapters: Adapters) -> anyhow::Result<App> {
         let timeout = upstream_timeout(&config);
-        let users = Upstream::in_process("users service", wiring::users(&config, &adapters).await?, timeout);
-        let (products_router, relay) = wiring::products(&config, &adapters).await?;
+        let lifecycle = Lifecycle::default();
+        let users =
+            Upstream::in_process("users service", wiring::users(&config, &adapters, &lifecycle).await?, timeout);
+        let (products_router, relay) = wiring::products(&config, &adapters, &lifecycle).await?;
         let products = Upstream::in_process("products service", products_router, timeout);
-        let (carts_router, cart_events) = wiring::carts(&config, &adapters, products.clone());
-        let carts = Upstream::in_process("carts service", carts_router, timeout);
-        let router = wiring::gateway(&config, &adapters, Upstreams { users, products, carts });
+        let built = wiring::carts(&config, &adapters, products.clone(), &lifecycle);
+        let carts = Upstream::in_process("carts service", built.router, timeout);
+        let cart_events = built.events;
+        let router = wiring::gateway(&config, &adapters, Upstreams { users, products, carts }, &lifecycle);
         let listener = bind(config.gateway.listen, "gateway").await?;
         let relay = Task::spawn(|cancel| relay.run(cancel));
-        let consumer = ConsumerSlot::new(&config, adapters.bus.clone(), cart_events.clone());
+        let consumer = ConsumerSlot::new(&config, adapters.bus.clone(), cart_events.clone(), built.health);
         consumer.start().await;
-        let server = Server::spawn(listener, router)?;
-        Ok(App {
-            addr: server.addr,
-            adapters,
-            cart_events,
-            server,
-            relay,
-            consumer,
-            grace: Duration::from_secs(config.gateway.shutdown_grace_secs),
-        })
+        let limits = Limits::new(&config.server, Duration::from_secs(config.gateway.shutdown_grace_secs));
+        let server = Server::spawn(listener, router, limits, lifecycle)?;
+        Ok(App { addr: server.addr, adapters, cart_events, server, relay, consumer })
     }
 
     /// Stops the product-events consumer after its last commit.
@@ -64,9 +60,9 @@ impl App {
         self.consumer.start().await;
     }
 
-    /// Stops accepting, drains requests, flushes the outbox, stops the consumer.
+    /// `/ready` turns 503, requests drain, the outbox flushes, the consumer stops.
     pub async fn shutdown(self) {
-        self.server.stop(self.grace).await;
+        self.server.stop().await;
         self.relay.stop().await;
         self.consumer.stop().await;
     }

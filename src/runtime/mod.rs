@@ -20,11 +20,12 @@ use axum::http::{HeaderMap, Method, Uri};
 
 pub use adapters::Adapters;
 pub use app::App;
-use server::{Server, bind, shutdown_signal};
+use server::{Limits, Server, bind, shutdown_signal};
 use tasks::{ConsumerSlot, Task};
 use wiring::Upstreams;
 
 use crate::config::Config;
+use crate::http::health::Lifecycle;
 use crate::http::upstream::Upstream;
 
 /// The parts of the system a process can run.
@@ -62,6 +63,7 @@ pub async fn serve(config: Config, which: ServiceName) -> anyhow::Result<()> {
     let adapters = Adapters::connect(&config, &[which]).await?;
     let timeout = upstream_timeout(&config);
     let http = |name, url: String| Upstream::http(name, &url, timeout).with_context(|| format!("{name} URL"));
+    let lifecycle = Lifecycle::default();
     let mut background: Vec<Task> = Vec::new();
     let mut consumer = None;
     let (name, listen, router) = match which {
@@ -71,30 +73,31 @@ pub async fn serve(config: Config, which: ServiceName) -> anyhow::Result<()> {
                 products: http("products service", config.products_url())?,
                 carts: http("carts service", config.carts_url())?,
             };
-            ("gateway", config.gateway.listen, wiring::gateway(&config, &adapters, upstreams))
+            ("gateway", config.gateway.listen, wiring::gateway(&config, &adapters, upstreams, &lifecycle))
         }
-        ServiceName::Users => ("users", config.users.listen, wiring::users(&config, &adapters).await?),
+        ServiceName::Users => ("users", config.users.listen, wiring::users(&config, &adapters, &lifecycle).await?),
         ServiceName::Products => {
-            let (router, relay) = wiring::products(&config, &adapters).await?;
+            let (router, relay) = wiring::products(&config, &adapters, &lifecycle).await?;
             background.push(Task::spawn(|cancel| relay.run(cancel)));
             ("products", config.products.listen, router)
         }
         ServiceName::Carts => {
             let products = http("products service", config.products_url())?;
-            let (router, handler) = wiring::carts(&config, &adapters, products);
-            let slot = ConsumerSlot::new(&config, adapters.bus.clone(), handler);
+            let built = wiring::carts(&config, &adapters, products, &lifecycle);
+            let slot = ConsumerSlot::new(&config, adapters.bus.clone(), built.events, built.health);
             slot.start().await;
             consumer = Some(slot);
-            ("carts", config.carts.listen, router)
+            ("carts", config.carts.listen, built.router)
         }
     };
     if config.kafka.brokers.is_none() && matches!(which, ServiceName::Products | ServiceName::Carts) {
         tracing::warn!("kafka.brokers is unset: events stay inside this process and reach no other service");
     }
-    let server = Server::spawn(bind(listen, name).await?, router)?;
+    let limits = Limits::new(&config.server, Duration::from_secs(config.gateway.shutdown_grace_secs));
+    let server = Server::spawn(bind(listen, name).await?, router, limits, lifecycle)?;
     println!("Agora {name} service listening on http://{}", server.addr);
     shutdown_signal().await;
-    server.stop(Duration::from_secs(config.gateway.shutdown_grace_secs)).await;
+    server.stop().await;
     for task in background {
         task.stop().await;
     }

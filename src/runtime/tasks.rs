@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::wiring;
-use crate::carts::consumer::EventHandler;
+use crate::carts::consumer::{ConsumerHealth, EventHandler};
 use crate::config::Config;
 use crate::ports::events::EventBus;
 
@@ -40,19 +40,20 @@ pub struct ConsumerSlot {
     config: Config,
     bus: Arc<dyn EventBus>,
     handler: EventHandler,
+    health: ConsumerHealth,
     running: Mutex<Option<Task>>,
 }
 
 impl ConsumerSlot {
-    pub fn new(config: &Config, bus: Arc<dyn EventBus>, handler: EventHandler) -> Self {
-        ConsumerSlot { config: config.clone(), bus, handler, running: Mutex::new(None) }
+    pub fn new(config: &Config, bus: Arc<dyn EventBus>, handler: EventHandler, health: ConsumerHealth) -> Self {
+        ConsumerSlot { config: config.clone(), bus, handler, health, running: Mutex::new(None) }
     }
 
     /// Starts consuming (if not already); it resumes from the group's committed offsets.
     pub async fn start(&self) {
         let mut running = self.running.lock().await;
         if running.is_none() {
-            let consumer = wiring::consumer(&self.config, self.bus.clone(), self.handler.clone());
+            let consumer = wiring::consumer(&self.config, self.bus.clone(), self.handler.clone(), self.health.clone());
             *running = Some(Task::spawn(|cancel| consumer.run(cancel)));
         }
     }

@@ -1,5 +1,6 @@
 //! Each service built on its adapters, the way every runtime builds it: the
 //! all-in-one `App` and `agora serve` call these, so a service is wired once.
+//! `lifecycle` is the process's shutdown state, which each `/ready` reports.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,12 +10,14 @@ use tokio::sync::Notify;
 
 use super::adapters::Adapters;
 use crate::adapters::http::{HttpProductCatalog, HttpTokenValidator};
-use crate::carts::consumer::{EventHandler, ProductEventsConsumer};
+use crate::adapters::memory::MemoryRateLimiter;
+use crate::carts::consumer::{ConsumerHealth, EventHandler, ProductEventsConsumer};
 use crate::carts::ports::ProductCatalog;
 use crate::carts::{self, CartService};
 use crate::config::{Config, DEMO_ADMIN_PASSWORD};
 use crate::gateway::{self, GatewayDeps};
-use crate::http::health::{self, Check};
+use crate::http::health::{self, Check, Lifecycle};
+use crate::http::trust::InternalKey;
 use crate::http::upstream::Upstream;
 use crate::ports::events::EventBus;
 use crate::products::relay::OutboxRelay;
@@ -23,8 +26,15 @@ use crate::users::password::PasswordHasher;
 use crate::users::tokens::TokenIssuer;
 use crate::users::{self, UserService};
 
+/// A service's routes as served: its health routes added, identity checked, the standard middleware.
+fn served(config: &Config, name: &'static str, routes: Router, checks: Vec<Check>, lifecycle: &Lifecycle) -> Router {
+    let key = InternalKey::new(config.internal.secret.expose());
+    let routes = routes.merge(health::routes(checks, lifecycle.clone()));
+    crate::http::service(routes, name, key, config.server.request_timeout())
+}
+
 /// The users service's router, with the configured admin in place.
-pub async fn users(config: &Config, adapters: &Adapters) -> anyhow::Result<Router> {
+pub async fn users(config: &Config, adapters: &Adapters, lifecycle: &Lifecycle) -> anyhow::Result<Router> {
     let tokens = TokenIssuer::new(config.users.jwt_secret.expose().as_bytes(), config.users.token_ttl_secs);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let service = UserService::new(adapters.users.clone(), tokens, PasswordHasher::new(cores)).await?;
@@ -33,38 +43,44 @@ pub async fn users(config: &Config, adapters: &Adapters) -> anyhow::Result<Route
         .await
         .map_err(|e| anyhow::anyhow!("users: cannot set up the admin account: {e}"))?;
     let checks = vec![Check::new("user_store", adapters.users.clone())];
-    Ok(crate::http::service(users::http::router(Arc::new(service)).merge(health::routes(checks)), "users"))
+    Ok(served(config, "users", users::http::router(Arc::new(service)), checks, lifecycle))
 }
 
 /// The products service's router and its outbox relay (not yet running).
-pub async fn products(config: &Config, adapters: &Adapters) -> anyhow::Result<(Router, OutboxRelay)> {
+/// The demo catalogue is loaded only into an all-in-memory system.
+pub async fn products(
+    config: &Config,
+    adapters: &Adapters,
+    lifecycle: &Lifecycle,
+) -> anyhow::Result<(Router, OutboxRelay)> {
     let wake = Arc::new(Notify::new());
     let service = Arc::new(ProductService::new(adapters.products.clone(), wake.clone()));
-    if config.demo.seed_catalogue {
+    if config.demo.seed_catalogue && config.real_adapters().is_empty() {
         let added = products::fixtures::seed(&service).await?;
         if added > 0 {
             tracing::info!(added, "demo catalogue loaded");
         }
     }
-    let relay = OutboxRelay {
-        outbox: adapters.outbox.clone(),
-        bus: adapters.bus.clone(),
-        topic: config.kafka.topic.clone(),
-        wake,
-        interval: Duration::from_millis(config.products.relay_interval_ms.max(10)),
-    };
+    let interval = Duration::from_millis(config.products.relay_interval_ms.max(10));
+    let relay = OutboxRelay::new(adapters.outbox.clone(), adapters.bus.clone(), &config.kafka.topic, wake, interval);
     let checks = vec![
         Check::new("product_store", adapters.products.clone()),
         Check::new("outbox", adapters.outbox.clone()),
         Check::new("event_bus", adapters.bus.clone()),
     ];
-    let router = products::http::router(service).merge(health::routes(checks));
-    Ok((crate::http::service(router, "products"), relay))
+    Ok((served(config, "products", products::http::router(service), checks, lifecycle), relay))
 }
 
-/// The carts service's router and its event handling; it reads the catalogue
-/// from the products service at `products`.
-pub fn carts(config: &Config, adapters: &Adapters, products: Upstream) -> (Router, EventHandler) {
+/// The carts service as built: its router, its event handling, and the
+/// health of its consumer (which its `/ready` reports).
+pub struct Carts {
+    pub router: Router,
+    pub events: EventHandler,
+    pub health: ConsumerHealth,
+}
+
+/// The carts service; it reads the catalogue from the products service at `products`.
+pub fn carts(config: &Config, adapters: &Adapters, products: Upstream, lifecycle: &Lifecycle) -> Carts {
     let catalog: Arc<dyn ProductCatalog> = Arc::new(HttpProductCatalog::new(products));
     let ttl = Duration::from_secs(config.carts.product_cache_ttl_secs);
     let service =
@@ -74,23 +90,35 @@ pub fn carts(config: &Config, adapters: &Adapters, products: Upstream) -> (Route
         cache: adapters.cache.clone(),
         namespace: config.redis.namespace.clone(),
     };
+    let health = ConsumerHealth::default();
     let checks = vec![
         Check::new("cart_store", adapters.carts.clone()),
-        Check::new("cache", adapters.cache.clone()),
+        // Without it the carts read through to the products service.
+        Check::degradable("cache", adapters.cache.clone()),
         Check::new("event_bus", adapters.bus.clone()),
         Check::new("catalog", catalog),
+        Check::new("consumer", Arc::new(health.clone())),
     ];
-    let router = carts::http::router(Arc::new(service)).merge(health::routes(checks));
-    (crate::http::service(router, "carts"), handler)
+    let router = served(config, "carts", carts::http::router(Arc::new(service)), checks, lifecycle);
+    Carts { router, events: handler, health }
 }
 
 /// The carts service's consumer of product events.
-pub fn consumer(config: &Config, bus: Arc<dyn EventBus>, handler: EventHandler) -> ProductEventsConsumer {
+pub fn consumer(
+    config: &Config,
+    bus: Arc<dyn EventBus>,
+    handler: EventHandler,
+    health: ConsumerHealth,
+) -> ProductEventsConsumer {
+    let instance = config.carts.consumer_instance_id.trim();
     ProductEventsConsumer {
         bus,
         topic: config.kafka.topic.clone(),
         group: config.carts.consumer_group.clone(),
+        instance: (!instance.is_empty()).then(|| instance.to_string()),
         handler,
+        health,
+        stall_after: Duration::from_secs(config.carts.consumer_stall_secs.max(1)),
     }
 }
 
@@ -102,16 +130,19 @@ pub struct Upstreams {
 }
 
 /// The gateway's router in front of `upstreams`.
-pub fn gateway(config: &Config, adapters: &Adapters, upstreams: Upstreams) -> Router {
+pub fn gateway(config: &Config, adapters: &Adapters, upstreams: Upstreams, lifecycle: &Lifecycle) -> Router {
     let deps = GatewayDeps {
         validator: Arc::new(HttpTokenValidator::new(upstreams.users.clone())),
         users: upstreams.users,
         products: upstreams.products,
         carts: upstreams.carts,
         limiter: adapters.limiter.clone(),
+        fallback_limiter: Arc::new(MemoryRateLimiter::new()),
+        key: InternalKey::new(config.internal.secret.expose()),
         docs: crate::openapi::routes(),
+        lifecycle: lifecycle.clone(),
     };
-    gateway::router(&config.gateway, &config.redis.namespace, deps)
+    gateway::router(config, deps)
 }
 
 /// The admin credentials to print at start-up: the password only when it is the demo's.

@@ -172,6 +172,7 @@ async fn an_older_version_changes_nothing() {
         offset: 0,
         key: product["id"].as_str().unwrap().into(),
         payload: serde_json::to_vec(&stale).unwrap(),
+        headers: Vec::new(),
     };
     app.app.cart_events.handle(&record).await.unwrap();
     assert_eq!(lines(&app, id(&user)).await, before);

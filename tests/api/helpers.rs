@@ -57,6 +57,7 @@ pub fn test_config() -> Config {
     config.gateway.rate_limit.requests = 100_000;
     config.demo.seed_catalogue = false;
     config.products.relay_interval_ms = 50;
+    config.server.drain_delay_ms = 0;
     if std::env::var_os("TEST_LOG").is_some() {
         agora::telemetry::init();
     }

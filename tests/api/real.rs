@@ -32,6 +32,7 @@ pub struct Servers {
     pub kafka: String,
     pub jwt_secret: String,
     pub admin_password: String,
+    pub internal_secret: String,
 }
 
 fn var(key: &str) -> Option<String> {
@@ -48,6 +49,7 @@ pub fn servers() -> Option<Servers> {
         kafka: var("KAFKA__BROKERS")?,
         jwt_secret: var("USERS__JWT_SECRET")?,
         admin_password: var("USERS__ADMIN_PASSWORD")?,
+        internal_secret: var("INTERNAL__SECRET")?,
     })
 }
 
@@ -176,6 +178,7 @@ pub async fn config(mut config: Config) -> Config {
     config.carts.consumer_group = format!("{name}_carts");
     config.users.jwt_secret = Secret::new(s.jwt_secret);
     config.users.admin_password = Secret::new(s.admin_password);
+    config.internal.secret = Secret::new(s.internal_secret);
     config
 }
 

@@ -12,6 +12,7 @@ use crate::helpers::test_config;
 fn with_real_secrets(mut config: Config) -> Config {
     config.users.jwt_secret = Secret::new("a-real-secret-a-real-secret-0123456789abcdef");
     config.users.admin_password = Secret::new("a-real-admin-password");
+    config.internal.secret = Secret::new("a-real-internal-secret-0123456789abcdef");
     config
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use agora::adapters::memory::MemoryCartStore;
 use agora::carts::domain::{CartLine, ProductSnapshot};
-use agora::carts::ports::{CartStore, CartWriteError};
+use agora::carts::ports::{CartStore, CartWriteError, Refresh};
 use agora::kernel::money::Money;
 use chrono::Utc;
 use tokio::sync::Barrier;
@@ -88,7 +88,7 @@ async fn remove(store: &dyn CartStore, user: Uuid, product: Uuid) -> bool {
     timeout(WAIT, store.remove(user, product)).await.expect("remove timed out").expect("remove failed")
 }
 
-async fn refresh(store: &dyn CartStore, product: &ProductSnapshot) -> u64 {
+async fn refresh(store: &dyn CartStore, product: &ProductSnapshot) -> Refresh {
     timeout(WAIT, store.refresh_product(product)).await.expect("refresh timed out").expect("refresh failed")
 }
 
@@ -340,7 +340,11 @@ pub async fn refresh_product_rewrites_older_lines_only(store: Arc<dyn CartStore>
     let newer_line = added(&*store, newer, &v3, 4).await;
 
     let v2_renamed = ProductSnapshot { name: "Renamed".into(), image_url: None, ..v2.clone() };
-    assert_eq!(refresh(&*store, &v2_renamed).await, 1, "only the line at version 1 is older than version 2");
+    assert_eq!(
+        refresh(&*store, &v2_renamed).await,
+        Refresh { changed: 1, current: 2 },
+        "only the line at version 1 is older than version 2"
+    );
     let refreshed =
         CartLine { name: "Renamed".into(), image_url: None, price: v2.price, product_version: 2, ..old_line.clone() };
     assert_eq!(refreshed.price_at_add, Money::from_cents(900));
@@ -349,9 +353,13 @@ pub async fn refresh_product_rewrites_older_lines_only(store: Arc<dyn CartStore>
     assert_eq!(lines(&*store, newer).await, std::slice::from_ref(&newer_line), "a line at a newer version changed");
 
     // Nothing is older now but the lines at 1 and 2, for version 3.
-    assert_eq!(refresh(&*store, &v2_renamed).await, 0, "refreshing twice changed lines again");
+    assert_eq!(
+        refresh(&*store, &v2_renamed).await,
+        Refresh { changed: 0, current: 3 },
+        "refreshing twice changed lines again"
+    );
     let v3_cheap = ProductSnapshot { price: Money::from_cents(50), ..v3.clone() };
-    assert_eq!(refresh(&*store, &v3_cheap).await, 2);
+    assert_eq!(refresh(&*store, &v3_cheap).await, Refresh { changed: 2, current: 1 });
     let at_v3 = |line: &CartLine| CartLine {
         name: v3.name.clone(),
         image_url: v3.image_url.clone(),
@@ -364,7 +372,7 @@ pub async fn refresh_product_rewrites_older_lines_only(store: Arc<dyn CartStore>
     assert_eq!(lines(&*store, newer).await, [newer_line]);
 
     // A product in no cart.
-    assert_eq!(refresh(&*store, &snapshot(1, 5)).await, 0);
+    assert_eq!(refresh(&*store, &snapshot(1, 5)).await, Refresh::default());
 }
 
 pub async fn remove_product_removes_every_users_lines(store: Arc<dyn CartStore>) {

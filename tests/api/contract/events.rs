@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agora::adapters::memory::MemoryEventBus;
-use agora::ports::events::{EventBus, EventConsumer, Record};
+use agora::ports::events::{EventBus, EventConsumer, Message, PartitionLag, Record};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, timeout};
 
@@ -25,6 +25,9 @@ macro_rules! events_contract {
             uncommitted_records_are_redelivered,
             new_group_starts_at_the_beginning,
             group_members_share_partitions,
+            a_batch_keeps_order_and_headers,
+            backlog_counts_what_waits,
+            a_static_member_resumes_at_once,
         );
     };
 }
@@ -146,6 +149,80 @@ pub async fn resume_after_restart_from_committed_offset(bus: Arc<dyn EventBus>) 
     let mut second = subscribe(&*bus, &topic, &group).await;
     assert_eq!(payloads(&next_n(&mut second, 2).await), ["3", "4"]);
     assert_quiet(&mut second).await;
+    second.close().await;
+}
+
+/// A batch lands in order per key, each record with its own headers.
+pub async fn a_batch_keeps_order_and_headers(bus: Arc<dyn EventBus>) {
+    let topic = unique("topic");
+    let keys: Vec<String> = (0..3).map(|i| unique(&format!("key{i}"))).collect();
+    let messages: Vec<Message> = (0..30)
+        .map(|i| Message {
+            key: keys[i % 3].clone(),
+            payload: format!("{i}").into_bytes(),
+            headers: vec![("x-n".into(), format!("{i}")), ("traceparent".into(), format!("00-{i:032x}-{i:016x}-01"))],
+        })
+        .collect();
+    timeout(WAIT, bus.publish_batch(&topic, &messages)).await.expect("publish timed out").expect("publish failed");
+    let mut consumer = subscribe(&*bus, &topic, &unique("group")).await;
+    let records = next_n(&mut consumer, 30).await;
+    assert_quiet(&mut consumer).await;
+    for record in &records {
+        let n = String::from_utf8_lossy(&record.payload).into_owned();
+        assert_eq!(record.header("x-n"), Some(n.as_str()), "headers travel with their record");
+        assert!(record.header("traceparent").is_some());
+    }
+    for key in &keys {
+        let mine: Vec<u32> = records
+            .iter()
+            .filter(|r| &r.key == key)
+            .map(|r| String::from_utf8_lossy(&r.payload).parse().unwrap())
+            .collect();
+        assert_eq!(mine.len(), 10);
+        assert!(mine.windows(2).all(|w| w[0] < w[1]), "order of key {key}: {mine:?}");
+    }
+    consumer.close().await;
+}
+
+/// The backlog shows, for every partition, where the group stands and where the partition ends.
+pub async fn backlog_counts_what_waits(bus: Arc<dyn EventBus>) {
+    let (topic, group, key) = (unique("topic"), unique("group"), unique("key"));
+    for i in 0..5 {
+        publish(&*bus, &topic, &key, &format!("{i}")).await;
+    }
+    let mut consumer = subscribe(&*bus, &topic, &group).await;
+    let waiting = |lags: &[PartitionLag]| lags.iter().map(PartitionLag::lag).sum::<u64>();
+    let before = timeout(WAIT, consumer.backlog()).await.expect("backlog timed out").expect("backlog failed");
+    assert!(!before.is_empty());
+    assert_eq!(waiting(&before), 5, "{before:?}");
+    let records = next_n(&mut consumer, 5).await;
+    commit(&mut consumer, &records[1]).await;
+    let after = timeout(WAIT, consumer.backlog()).await.expect("backlog timed out").expect("backlog failed");
+    assert_eq!(waiting(&after), 3, "{after:?}");
+    let partition = after.iter().find(|p| p.partition == records[1].partition).expect("the record's partition");
+    assert_eq!(partition.committed, records[1].offset + 1);
+    consumer.close().await;
+}
+
+/// A static member that crashed (never closed) and comes back under its name resumes from its
+/// group's commit at once, instead of waiting for the group to give its partitions away.
+pub async fn a_static_member_resumes_at_once(bus: Arc<dyn EventBus>) {
+    let (topic, group, key, name) = (unique("topic"), unique("group"), unique("key"), unique("instance"));
+    for i in 0..3 {
+        publish(&*bus, &topic, &key, &format!("{i}")).await;
+    }
+    let mut first = timeout(WAIT, bus.subscribe_as(&topic, &group, Some(&name))).await.unwrap().unwrap();
+    let records = next_n(&mut first, 3).await;
+    commit(&mut first, &records[0]).await;
+    drop(first); // a crash: no goodbye to the group
+    let started = Instant::now();
+    let mut second = timeout(WAIT, bus.subscribe_as(&topic, &group, Some(&name))).await.unwrap().unwrap();
+    assert_eq!(payloads(&next_n(&mut second, 2).await), ["1", "2"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}: it waited for a session to time out",
+        started.elapsed()
+    );
     second.close().await;
 }
 

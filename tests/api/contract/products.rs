@@ -45,6 +45,7 @@ macro_rules! product_store_contract {
             list_pages,
             claim_returns_oldest_first_up_to_limit,
             claimed_events_are_not_claimable_during_their_lease,
+            an_owner_claims_its_own_events_again_at_once,
             expired_leases_make_events_claimable_again,
             sent_events_are_never_claimed_again,
             pending_counts_unsent_events,
@@ -107,7 +108,16 @@ fn changed(product: &Product, name: &str, price_cents: i64) -> Product {
 fn event(key: Uuid, kind: &str) -> OutboxEvent {
     let id = Uuid::new_v4();
     let payload = serde_json::json!({ "eventId": id, "type": kind, "productId": key, "note": "café ☕ \"quoted\"" });
-    OutboxEvent { id, key: key.to_string(), payload: serde_json::to_vec(&payload).unwrap(), created_at: now_ms() }
+    OutboxEvent {
+        id,
+        key: key.to_string(),
+        payload: serde_json::to_vec(&payload).unwrap(),
+        headers: vec![(
+            "traceparent".into(),
+            format!("00-{}-{}-01", Uuid::new_v4().simple(), &id.simple().to_string()[..16]),
+        )],
+        created_at: now_ms(),
+    }
 }
 
 async fn try_create(store: &dyn ProductStore, product: &Product, event: &OutboxEvent) -> Result<(), WriteError> {
@@ -178,8 +188,13 @@ fn ids(products: &[&Product]) -> Vec<Uuid> {
 // ---------------------------------------------------------------------------------------------
 // Outbox helpers
 
+/// A claim by a caller of its own, as every claim of these tests is unless it says otherwise.
 async fn claim(outbox: &dyn Outbox, limit: usize, lease: Duration) -> Vec<OutboxEvent> {
-    timeout(WAIT, outbox.claim(limit, lease)).await.expect("claim timed out").expect("claim failed")
+    claim_as(outbox, &unique("owner"), limit, lease).await
+}
+
+async fn claim_as(outbox: &dyn Outbox, owner: &str, limit: usize, lease: Duration) -> Vec<OutboxEvent> {
+    timeout(WAIT, outbox.claim(owner, limit, lease)).await.expect("claim timed out").expect("claim failed")
 }
 
 async fn mark_sent(outbox: &dyn Outbox, ids: &[Uuid]) {
@@ -594,6 +609,23 @@ pub async fn claimed_events_are_not_claimable_during_their_lease((store, outbox)
         let again = mine(claim(&*outbox, ALL, LEASE).await, &keys);
         assert!(again.is_empty(), "leased events were claimed again: {again:?}");
     }
+    assert!(started.elapsed() < LEASE, "too slow to tell: the lease may have run out");
+    mark_sent(&*outbox, &ids_of(&events)).await;
+}
+
+/// A relay whose publish failed takes its events back at once; nobody else can meanwhile.
+/// (Events keep their headers through the outbox: `assert_same_events` compares them whole.)
+pub async fn an_owner_claims_its_own_events_again_at_once((store, outbox): Stores) {
+    let events = fresh_events(&*store, 3).await;
+    let keys = key_set(&events);
+    let owner = unique("relay");
+    let started = Instant::now();
+    let got = mine(claim_as(&*outbox, &owner, ALL, LEASE).await, &keys);
+    assert_same_events(got, &events, "the first claim takes every event");
+    let stranger = mine(claim(&*outbox, ALL, LEASE).await, &keys);
+    assert!(stranger.is_empty(), "another owner took leased events: {stranger:?}");
+    let again = mine(claim_as(&*outbox, &owner, ALL, LEASE).await, &keys);
+    assert_same_events(again, &events, "the owner takes its own events back at once");
     assert!(started.elapsed() < LEASE, "too slow to tell: the lease may have run out");
     mark_sent(&*outbox, &ids_of(&events)).await;
 }
