@@ -1,6 +1,6 @@
 //! Benchmarks of the cache hot paths: the product cache round trip a cart view
 //! makes, the carts service's cache-aside lookup when every product is cached,
-//! the gateway's auth-cache map, and one rate-limit check.
+//! and one rate-limit check.
 
 #![allow(clippy::expect_used)] // set-up failures should stop a bench loudly
 
@@ -16,7 +16,7 @@ use agora::carts::service::product_key;
 use agora::kernel::money::Money;
 use agora::ports::PortError;
 use agora::ports::Probe;
-use agora::ports::cache::Cache;
+use agora::ports::cache::{Cache, Versioned};
 use agora::ports::rate_limit::RateLimiter;
 use criterion::{Criterion, criterion_group, criterion_main};
 use uuid::Uuid;
@@ -53,10 +53,16 @@ fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let ids: Vec<Uuid> = (0..20).map(|_| Uuid::new_v4()).collect();
     let cache = Arc::new(MemoryCache::new());
-    let entries: Vec<(String, Vec<u8>)> =
-        ids.iter().map(|id| (product_key("agora", *id), serde_json::to_vec(&snapshot(*id)).expect("json"))).collect();
-    rt.block_on(cache.set_many(&entries, Duration::from_secs(3600))).expect("fill");
-    let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
+    let entries: Vec<Versioned> = ids
+        .iter()
+        .map(|id| Versioned {
+            key: product_key("agora", *id),
+            version: 1,
+            value: serde_json::to_vec(&snapshot(*id)).expect("json"),
+        })
+        .collect();
+    rt.block_on(cache.put_many(&entries, Duration::from_secs(3600))).expect("fill");
+    let keys: Vec<String> = entries.iter().map(|e| e.key.clone()).collect();
 
     c.bench_function("memory_cache_get_many_20", |b| {
         b.to_async(&rt).iter(|| async { black_box(cache.get_many(black_box(&keys)).await.expect("get")) })

@@ -1,19 +1,27 @@
-//! In-memory `CartStore`: lines per user under one lock, so an add is one
-//! atomic read-modify-write (the upsert a database does in one statement).
+//! In-memory `CartStore`: lines per user, and the products known to be gone,
+//! under one lock, so an add is one atomic read-modify-write (the upsert a
+//! database does in one statement) that never races a product's removal.
 
-use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
+use parking_lot::Mutex;
 use uuid::Uuid;
 
 use crate::carts::domain::{CartLine, ProductSnapshot};
-use crate::carts::ports::{CartStore, CartWriteError, Refresh};
+use crate::carts::ports::{CartStore, CartWriteError, Refresh, Removal};
 use crate::ports::{PortError, Probe};
 
 #[derive(Default)]
 pub struct MemoryCartStore {
-    carts: Mutex<HashMap<Uuid, Vec<CartLine>>>,
+    carts: Mutex<Carts>,
+}
+
+#[derive(Default)]
+struct Carts {
+    lines: HashMap<Uuid, Vec<CartLine>>,
+    /// Products known to be gone: no line may be added for them.
+    removed: HashSet<Uuid>,
 }
 
 impl MemoryCartStore {
@@ -32,7 +40,7 @@ impl Probe for MemoryCartStore {
 #[async_trait]
 impl CartStore for MemoryCartStore {
     async fn lines(&self, user: Uuid) -> Result<Vec<CartLine>, PortError> {
-        Ok(self.carts.lock().get(&user).cloned().unwrap_or_default())
+        Ok(self.carts.lock().lines.get(&user).cloned().unwrap_or_default())
     }
 
     async fn add(
@@ -42,8 +50,11 @@ impl CartStore for MemoryCartStore {
         quantity: u32,
         max_quantity: u32,
     ) -> Result<CartLine, CartWriteError> {
-        let mut carts = self.carts.lock();
-        let lines = carts.entry(user).or_default();
+        let mut inner = self.carts.lock();
+        if inner.removed.contains(&product.id) {
+            return Err(CartWriteError::ProductGone);
+        }
+        let lines = inner.lines.entry(user).or_default();
         match lines.iter_mut().find(|l| l.product_id == product.id) {
             Some(line) => {
                 if line.quantity + quantity > max_quantity {
@@ -67,6 +78,7 @@ impl CartStore for MemoryCartStore {
     async fn set_quantity(&self, user: Uuid, product_id: Uuid, quantity: u32) -> Result<(), CartWriteError> {
         let mut carts = self.carts.lock();
         let line = carts
+            .lines
             .get_mut(&user)
             .and_then(|lines| lines.iter_mut().find(|l| l.product_id == product_id))
             .ok_or(CartWriteError::NotFound)?;
@@ -76,21 +88,21 @@ impl CartStore for MemoryCartStore {
 
     async fn remove(&self, user: Uuid, product_id: Uuid) -> Result<bool, PortError> {
         let mut carts = self.carts.lock();
-        let Some(lines) = carts.get_mut(&user) else { return Ok(false) };
+        let Some(lines) = carts.lines.get_mut(&user) else { return Ok(false) };
         let before = lines.len();
         lines.retain(|l| l.product_id != product_id);
         Ok(lines.len() < before)
     }
 
     async fn clear(&self, user: Uuid) -> Result<(), PortError> {
-        self.carts.lock().remove(&user);
+        self.carts.lock().lines.remove(&user);
         Ok(())
     }
 
     async fn refresh_product(&self, product: &ProductSnapshot) -> Result<Refresh, PortError> {
         let mut carts = self.carts.lock();
         let mut done = Refresh::default();
-        for line in carts.values_mut().flatten().filter(|l| l.product_id == product.id) {
+        for line in carts.lines.values_mut().flatten().filter(|l| l.product_id == product.id) {
             if line.refresh(product) {
                 done.changed += 1;
             } else {
@@ -100,14 +112,15 @@ impl CartStore for MemoryCartStore {
         Ok(done)
     }
 
-    async fn remove_product(&self, product_id: Uuid) -> Result<u64, PortError> {
-        let mut carts = self.carts.lock();
+    async fn remove_product(&self, product_id: Uuid) -> Result<Removal, PortError> {
+        let mut inner = self.carts.lock();
+        let already = !inner.removed.insert(product_id);
         let mut removed = 0;
-        for lines in carts.values_mut() {
+        for lines in inner.lines.values_mut() {
             let before = lines.len();
             lines.retain(|l| l.product_id != product_id);
             removed += (before - lines.len()) as u64;
         }
-        Ok(removed)
+        Ok(Removal { removed, already })
     }
 }

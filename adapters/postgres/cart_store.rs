@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::adapters::sql::port_error;
 use crate::carts::domain::{CartLine, ProductSnapshot};
-use crate::carts::ports::{CartStore, CartWriteError, Refresh};
+use crate::carts::ports::{CartStore, CartWriteError, Refresh, Removal};
 use crate::kernel::money::Money;
 use crate::ports::{PortError, Probe};
 
@@ -72,6 +72,14 @@ impl PostgresCartStore {
         PostgresCartStore { pool }
     }
 
+    async fn is_removed(&self, product_id: Uuid) -> Result<bool, PortError> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM removed_products WHERE product_id = $1)")
+            .bind(product_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(err)
+    }
+
     pub async fn migrate(&self) -> anyhow::Result<()> {
         sqlx::migrate!("adapters/postgres/migrations").run(&self.pool).await?;
         Ok(())
@@ -112,7 +120,8 @@ impl CartStore for PostgresCartStore {
         let sql = format!(
             "INSERT INTO cart_items AS c (user_id, product_id, quantity, name, image_url, price_cents, \
                  price_at_add_cents, product_version, added_at)
-             SELECT $1, $2, $3, $4, $5, $6, $6, $7, now() WHERE $3 <= $8
+             SELECT $1, $2, $3, $4, $5, $6, $6, $7, now()
+             WHERE $3 <= $8 AND NOT EXISTS (SELECT 1 FROM removed_products WHERE product_id = $2)
              ON CONFLICT (user_id, product_id) DO UPDATE SET
                  quantity = c.quantity + EXCLUDED.quantity,
                  name = CASE WHEN EXCLUDED.product_version > c.product_version THEN EXCLUDED.name ELSE c.name END,
@@ -135,7 +144,16 @@ impl CartStore for PostgresCartStore {
             .await
             .map_err(err)?;
         match row {
-            Some(row) => Ok(row.into()),
+            Some(row) => {
+                // A removal that began before this add committed may not have seen its line:
+                // the tombstone is written first, so looking for it now settles the race.
+                if self.is_removed(product.id).await? {
+                    self.remove(user, product.id).await?;
+                    return Err(CartWriteError::ProductGone);
+                }
+                Ok(row.into())
+            }
+            None if self.is_removed(product.id).await? => Err(CartWriteError::ProductGone),
             None => {
                 let current: Option<i32> =
                     sqlx::query_scalar("SELECT quantity FROM cart_items WHERE user_id = $1 AND product_id = $2")
@@ -197,12 +215,19 @@ impl CartStore for PostgresCartStore {
         Ok(Refresh { changed: changed.max(0) as u64, current: current.max(0) as u64 })
     }
 
-    async fn remove_product(&self, product_id: Uuid) -> Result<u64, PortError> {
+    async fn remove_product(&self, product_id: Uuid) -> Result<Removal, PortError> {
+        // The tombstone first (committed on its own), then the lines: an add racing
+        // this either sees the tombstone or has its line deleted here.
+        let marked = sqlx::query("INSERT INTO removed_products (product_id) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(product_id)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
         let done = sqlx::query("DELETE FROM cart_items WHERE product_id = $1")
             .bind(product_id)
             .execute(&self.pool)
             .await
             .map_err(err)?;
-        Ok(done.rows_affected())
+        Ok(Removal { removed: done.rows_affected(), already: marked.rows_affected() == 0 })
     }
 }

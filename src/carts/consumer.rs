@@ -1,7 +1,9 @@
-//! The `product-events` consumer: on UPDATED, drop the cache entry and rewrite
-//! the lines' denormalized fields (only from a newer version); on DELETED, drop
-//! the cache entry and remove the lines. Offsets are committed only after an
-//! event is handled, so a crash means a redelivery, which handling absorbs.
+//! The `product-events` consumer: on UPDATED, drop the cache entry (and keep
+//! any older write out of it) and rewrite the lines' denormalized fields (only
+//! from a newer version); on DELETED, the same for the cache, and remove the
+//! lines. Offsets are committed only after an
+//! event is handled — every `COMMIT_EVERY` events or `COMMIT_AFTER`, and when
+//! stopping — so a crash means redeliveries, which handling absorbs.
 //!
 //! An event that cannot be read or applied after `TRIES` tries goes to the
 //! dead-letter topic `<topic>.dlq` and the consumer moves on; a dependency that
@@ -31,6 +33,10 @@ pub const TRIES: u32 = 3;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How often the watchdog looks at the group's backlog.
 const WATCH_EVERY: Duration = Duration::from_secs(2);
+/// Handled events are committed in batches: this many at most…
+const COMMIT_EVERY: usize = 100;
+/// …or this long after the first uncommitted one.
+const COMMIT_AFTER: Duration = Duration::from_millis(200);
 
 /// The dead-letter topic of `topic`.
 pub fn dead_letter_topic(topic: &str) -> String {
@@ -42,6 +48,8 @@ pub struct EventHandler {
     pub store: Arc<dyn CartStore>,
     pub cache: Arc<dyn Cache>,
     pub namespace: String,
+    /// How long an invalidation keeps older writes out (the cache's TTL).
+    pub cache_ttl: Duration,
 }
 
 /// What handling an event did.
@@ -99,15 +107,17 @@ impl EventHandler {
             EventType::ProductUpdated => {
                 let mut product: ProductSnapshot = serde_json::from_value(event.data).map_err(poison)?;
                 product.version = product.version.max(event.version);
-                self.cache.delete(&product_key(&self.namespace, product.id)).await?;
+                self.cache
+                    .invalidate(&product_key(&self.namespace, product.id), product.version, self.cache_ttl)
+                    .await?;
                 let refresh = self.store.refresh_product(&product).await?;
                 Ok(if refresh.changed == 0 && refresh.current > 0 { Outcome::Old } else { Outcome::Applied })
             }
             EventType::ProductDeleted => {
                 let Deleted { id } = serde_json::from_value(event.data).map_err(poison)?;
-                self.cache.delete(&product_key(&self.namespace, id)).await?;
-                self.store.remove_product(id).await?;
-                Ok(Outcome::Applied)
+                self.cache.invalidate(&product_key(&self.namespace, id), event.version, self.cache_ttl).await?;
+                let removal = self.store.remove_product(id).await?;
+                Ok(if removal.already { Outcome::Old } else { Outcome::Applied })
             }
         }
     }
@@ -183,12 +193,18 @@ impl ProductEventsConsumer {
         let Some(mut consumer) = self.join(&cancel).await else { return };
         let mut watchdog = Watchdog::new(self.stall_after);
         let mut watch = tokio::time::interval(WATCH_EVERY);
+        let mut uncommitted = Uncommitted::default();
         loop {
             let record = tokio::select! {
                 _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep_until(uncommitted.due()), if !uncommitted.is_empty() => {
+                    uncommitted.commit(&mut *consumer, &mut watchdog).await;
+                    continue;
+                }
                 _ = watch.tick() => {
                     // `next` is cancel-safe: leaving it here loses no record.
                     if let Some(rejoined) = self.check(&mut watchdog, &*consumer, &cancel).await {
+                        uncommitted.commit(&mut *consumer, &mut watchdog).await;
                         consumer.close().await;
                         match rejoined {
                             Some(c) => consumer = c,
@@ -204,9 +220,8 @@ impl ProductEventsConsumer {
                     if !self.handle_until_done(&record, &cancel).await {
                         break;
                     }
-                    match consumer.commit(&record).await {
-                        Ok(()) => watchdog.progressed(),
-                        Err(e) => tracing::warn!(error = %e, "could not commit; the event will be seen again"),
+                    if uncommitted.add(record) >= COMMIT_EVERY {
+                        uncommitted.commit(&mut *consumer, &mut watchdog).await;
                     }
                 }
                 Err(e) => {
@@ -217,6 +232,7 @@ impl ProductEventsConsumer {
                 }
             }
         }
+        uncommitted.commit(&mut *consumer, &mut watchdog).await;
         consumer.close().await;
         tracing::info!(group = %self.group, "product events consumer stopped");
     }
@@ -321,6 +337,46 @@ impl ProductEventsConsumer {
                 return false;
             }
         }
+    }
+}
+
+/// Events handled but not yet committed: the last of each partition.
+#[derive(Default)]
+struct Uncommitted {
+    last: std::collections::BTreeMap<u32, Record>,
+    count: usize,
+    since: Option<Instant>,
+}
+
+impl Uncommitted {
+    fn is_empty(&self) -> bool {
+        self.last.is_empty()
+    }
+
+    /// Counts `record` as handled; how many wait for a commit.
+    fn add(&mut self, record: Record) -> usize {
+        self.since.get_or_insert_with(Instant::now);
+        self.last.insert(record.partition, record);
+        self.count += 1;
+        self.count
+    }
+
+    fn due(&self) -> Instant {
+        self.since.map_or_else(Instant::now, |s| s + COMMIT_AFTER)
+    }
+
+    async fn commit(&mut self, consumer: &mut dyn EventConsumer, watchdog: &mut Watchdog) {
+        if self.last.is_empty() {
+            return;
+        }
+        for record in std::mem::take(&mut self.last).into_values() {
+            match consumer.commit(&record).await {
+                Ok(()) => watchdog.progressed(),
+                Err(e) => tracing::warn!(error = %e, "could not commit; the events will be seen again"),
+            }
+        }
+        self.count = 0;
+        self.since = None;
     }
 }
 

@@ -14,6 +14,9 @@ pub enum CartWriteError {
     LimitExceeded { current: u32 },
     #[error("no such line")]
     NotFound,
+    /// The product was removed (`remove_product`): no line may be added for it.
+    #[error("the product is gone")]
+    ProductGone,
     #[error(transparent)]
     Port(#[from] PortError),
 }
@@ -26,6 +29,14 @@ pub struct Refresh {
     pub current: u64,
 }
 
+/// What removing a product did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Removal {
+    pub removed: u64,
+    /// The product was already known to be gone (a repeated removal).
+    pub already: bool,
+}
+
 #[async_trait]
 pub trait CartStore: Probe {
     /// The user's lines, oldest first.
@@ -34,7 +45,9 @@ pub trait CartStore: Probe {
     /// line from the snapshot (its price becomes `priceAtAdd`) if absent. MUST
     /// refuse with `LimitExceeded` when the line would exceed `max_quantity`, and
     /// MUST NOT lose an update under concurrent adds. A newer snapshot also
-    /// refreshes the line's denormalized fields.
+    /// refreshes the line's denormalized fields. MUST refuse with `ProductGone`
+    /// (and leave no line) for a product removed by `remove_product`, before
+    /// or while this add runs.
     async fn add(
         &self,
         user: Uuid,
@@ -51,8 +64,8 @@ pub trait CartStore: Probe {
     /// version is older than the snapshot's, atomically; says how many lines
     /// changed and how many already reflected that version or a newer one.
     async fn refresh_product(&self, product: &ProductSnapshot) -> Result<Refresh, PortError>;
-    /// Removes every line for the product; returns how many.
-    async fn remove_product(&self, product_id: Uuid) -> Result<u64, PortError>;
+    /// Records that the product is gone, then removes every line for it.
+    async fn remove_product(&self, product_id: Uuid) -> Result<Removal, PortError>;
 }
 
 /// The carts service's read access to the catalogue.

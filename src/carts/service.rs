@@ -13,7 +13,7 @@ use super::ports::{CartStore, CartWriteError, ProductCatalog};
 use crate::kernel::breaker::Breaker;
 use crate::kernel::validation::FieldError;
 use crate::ports::PortError;
-use crate::ports::cache::Cache;
+use crate::ports::cache::{Cache, Versioned};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CartError {
@@ -96,7 +96,7 @@ impl CartService {
                     quantity_error("would take the line above 999")
                 });
             }
-            Err(CartWriteError::NotFound) => return Err(CartError::ProductNotFound),
+            Err(CartWriteError::NotFound | CartWriteError::ProductGone) => return Err(CartError::ProductNotFound),
             Err(CartWriteError::Port(e)) => return Err(e.into()),
         }
         self.view(user).await
@@ -120,6 +120,7 @@ impl CartService {
             Ok(()) => self.view(user).await,
             Err(CartWriteError::NotFound) => Err(CartError::ItemNotFound),
             Err(CartWriteError::LimitExceeded { .. }) => Err(quantity_error("must be a whole number from 0 to 999")),
+            Err(CartWriteError::ProductGone) => Err(CartError::ProductNotFound),
             Err(CartWriteError::Port(e)) => Err(e.into()),
         }
     }
@@ -170,14 +171,18 @@ impl CartService {
             return Ok(found);
         }
         let fetched = self.catalog.get_many(&misses).await?;
-        let entries: Vec<(String, Vec<u8>)> = fetched
+        let entries: Vec<Versioned> = fetched
             .iter()
-            .filter_map(|p| serde_json::to_vec(p).ok().map(|v| (product_key(&self.namespace, p.id), v)))
+            .filter_map(|p| {
+                let value = serde_json::to_vec(p).ok()?;
+                Some(Versioned { key: product_key(&self.namespace, p.id), version: p.version, value })
+            })
             .collect();
         if !entries.is_empty()
             && let Some(admission) = self.cache_breaker.admit()
         {
-            let filled = self.cache.set_many(&entries, self.cache_ttl).await;
+            // What an event invalidated meanwhile is newer than what we read: it stays out.
+            let filled = self.cache.put_many(&entries, self.cache_ttl).await;
             if let Err(e) = &filled {
                 tracing::warn!(error = %e, "could not fill the product cache");
             }

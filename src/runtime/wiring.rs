@@ -89,6 +89,7 @@ pub fn carts(config: &Config, adapters: &Adapters, products: Upstream, lifecycle
         store: adapters.carts.clone(),
         cache: adapters.cache.clone(),
         namespace: config.redis.namespace.clone(),
+        cache_ttl: ttl,
     };
     let health = ConsumerHealth::default();
     let checks = vec![

@@ -5,16 +5,69 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use agora::carts::consumer::EventHandler;
 use agora::config::Config;
-use agora::runtime::App;
+use agora::runtime::{ALL_SERVICES, Adapters, App};
+
+use crate::processes::Processes;
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
 
 pub struct TestApp {
-    pub app: App,
+    pub app: Backend,
     pub config: Config,
     pub addr: SocketAddr,
     pub client: reqwest::Client,
+}
+
+/// What runs behind the gateway a test talks to: the system in this process,
+/// or four processes of the built binary. Either way the test can reach the
+/// same stores and event handling directly.
+pub struct Backend {
+    pub adapters: Adapters,
+    /// The carts service's event handling, for replaying a topic.
+    pub cart_events: EventHandler,
+    system: System,
+}
+
+enum System {
+    InProcess(Box<App>),
+    Processes(Processes),
+}
+
+impl Backend {
+    /// Stops the product-events consumer after its last commit (in four
+    /// processes: the carts process, gracefully).
+    pub async fn stop_consumer(&self) {
+        match &self.system {
+            System::InProcess(app) => app.stop_consumer().await,
+            System::Processes(p) => assert!(p.terminate("carts").await.is_some_and(|s| s.success())),
+        }
+    }
+
+    /// Starts it again; it resumes from the group's committed offsets.
+    pub async fn start_consumer(&self) {
+        match &self.system {
+            System::InProcess(app) => app.start_consumer().await,
+            System::Processes(p) => p.restart("carts").await,
+        }
+    }
+
+    /// A graceful stop of the whole system.
+    pub async fn shutdown(self) {
+        match self.system {
+            System::InProcess(app) => app.shutdown().await,
+            System::Processes(p) => assert!(p.stop_all().await, "every process exits 0 on SIGTERM"),
+        }
+    }
+
+    /// The four processes, when the system runs as such.
+    pub fn processes(&self) -> Option<&Processes> {
+        match &self.system {
+            System::Processes(p) => Some(p),
+            System::InProcess(_) => None,
+        }
+    }
 }
 
 /// What a client sees of one answer.
@@ -68,13 +121,36 @@ pub async fn spawn_app() -> TestApp {
     spawn_with(test_config()).await
 }
 
-/// A whole system on `config`: in memory, or on the real servers (each test
-/// isolated) when the suite runs with `AGORA_TEST_BACKEND=real`.
+/// A whole system on `config`: in memory; on the real servers (each test
+/// isolated) when the suite runs with `AGORA_TEST_BACKEND=real`; as four
+/// processes on them with `AGORA_TEST_BACKEND=processes`.
 pub async fn spawn_with(config: Config) -> TestApp {
+    if crate::real::e2e_in_processes() {
+        return spawn_processes(config).await;
+    }
     let config = if crate::real::e2e_on_real() { crate::real::config(config).await } else { config };
-    let app = App::start(config.clone()).await.expect("the app starts");
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    TestApp { addr: app.addr, app, config, client }
+    let app = App::start(config.clone()).await.expect("the app starts");
+    let (adapters, cart_events) = (app.adapters.clone(), app.cart_events.clone());
+    let addr = app.addr;
+    TestApp { addr, app: Backend { adapters, cart_events, system: System::InProcess(Box::new(app)) }, config, client }
+}
+
+/// The system as four processes of the built binary on the real servers
+/// (isolated for this test), whatever the suite's mode.
+pub async fn spawn_processes(config: Config) -> TestApp {
+    let config = crate::real::config(config).await;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let processes = Processes::start(&config).await;
+    let adapters = Adapters::connect(&config, &ALL_SERVICES).await.expect("the test reaches the servers");
+    let cart_events = EventHandler {
+        store: adapters.carts.clone(),
+        cache: adapters.cache.clone(),
+        namespace: config.redis.namespace.clone(),
+        cache_ttl: Duration::from_secs(config.carts.product_cache_ttl_secs),
+    };
+    let addr = processes.gateway;
+    TestApp { addr, app: Backend { adapters, cart_events, system: System::Processes(processes) }, config, client }
 }
 
 impl TestApp {

@@ -5,12 +5,15 @@
 
 mod architecture;
 mod carts;
+mod compose;
 mod contract;
 mod events;
 mod failover;
 mod gateway;
 mod helpers;
+mod processes;
 mod products;
 mod real;
 mod startup;
+mod topology;
 mod users;

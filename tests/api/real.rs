@@ -76,9 +76,15 @@ pub fn available() -> Option<Servers> {
     found
 }
 
-/// Whether the end-to-end suite should run on the real adapters.
+/// Whether the end-to-end suite should run on the real adapters (in one
+/// process, or as four).
 pub fn e2e_on_real() -> bool {
-    std::env::var("AGORA_TEST_BACKEND").is_ok_and(|b| b == "real")
+    std::env::var("AGORA_TEST_BACKEND").is_ok_and(|b| b == "real" || b == "processes")
+}
+
+/// Whether the end-to-end suite runs through four `agora serve` processes.
+pub fn e2e_in_processes() -> bool {
+    std::env::var("AGORA_TEST_BACKEND").is_ok_and(|b| b == "processes")
 }
 
 fn prefix() -> String {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use agora::adapters::memory::MemoryCartStore;
 use agora::carts::domain::{CartLine, ProductSnapshot};
-use agora::carts::ports::{CartStore, CartWriteError, Refresh};
+use agora::carts::ports::{CartStore, CartWriteError, Refresh, Removal};
 use agora::kernel::money::Money;
 use chrono::Utc;
 use tokio::sync::Barrier;
@@ -35,6 +35,8 @@ macro_rules! cart_store_contract {
             lines_are_oldest_first,
             refresh_product_rewrites_older_lines_only,
             remove_product_removes_every_users_lines,
+            a_removed_product_can_never_be_added,
+            adds_racing_a_removal_leave_no_line,
         );
     };
 }
@@ -92,7 +94,7 @@ async fn refresh(store: &dyn CartStore, product: &ProductSnapshot) -> Refresh {
     timeout(WAIT, store.refresh_product(product)).await.expect("refresh timed out").expect("refresh failed")
 }
 
-async fn remove_product(store: &dyn CartStore, product: Uuid) -> u64 {
+async fn remove_product(store: &dyn CartStore, product: Uuid) -> Removal {
     timeout(WAIT, store.remove_product(product))
         .await
         .expect("remove_product timed out")
@@ -383,11 +385,49 @@ pub async fn remove_product_removes_every_users_lines(store: Arc<dyn CartStore>)
         added(&*store, user, &gone, 1 + i as u32).await;
         kept_lines.push(if i < 2 { Some(added(&*store, user, &kept, 1).await) } else { None });
     }
-    assert_eq!(remove_product(&*store, gone.id).await, 3);
+    assert_eq!(remove_product(&*store, gone.id).await, Removal { removed: 3, already: false });
     for (user, kept) in users.iter().zip(&kept_lines) {
         let expected: Vec<CartLine> = kept.iter().cloned().collect();
         assert_eq!(lines(&*store, *user).await, expected);
     }
-    assert_eq!(remove_product(&*store, gone.id).await, 0, "removing the product again removed lines");
-    assert_eq!(remove_product(&*store, Uuid::new_v4()).await, 0);
+    assert_eq!(
+        remove_product(&*store, gone.id).await,
+        Removal { removed: 0, already: true },
+        "removing the product again removed lines, or did not know it was gone"
+    );
+    assert_eq!(remove_product(&*store, Uuid::new_v4()).await, Removal::default());
+}
+
+/// Once a product is removed, no add can bring a line of it back.
+pub async fn a_removed_product_can_never_be_added(store: Arc<dyn CartStore>) {
+    let (user, gone) = (Uuid::new_v4(), snapshot(100, 1));
+    remove_product(&*store, gone.id).await;
+    let refused = timeout(WAIT, store.add(user, &gone, 1, 10)).await.expect("add timed out");
+    assert!(matches!(refused, Err(CartWriteError::ProductGone)), "{refused:?}");
+    assert!(lines(&*store, user).await.is_empty());
+}
+
+/// Adds racing a removal: whatever the interleaving, no line of the product is left.
+pub async fn adds_racing_a_removal_leave_no_line(store: Arc<dyn CartStore>) {
+    let product = snapshot(100, 1);
+    let users: Vec<Uuid> = (0..20).map(|_| Uuid::new_v4()).collect();
+    let adds = users.iter().map(|&user| {
+        let store = store.clone();
+        let product = product.clone();
+        tokio::spawn(async move { timeout(WAIT, store.add(user, &product, 1, 10)).await.expect("add timed out") })
+    });
+    let removal = {
+        let store = store.clone();
+        tokio::spawn(async move { remove_product(&*store, product.id).await })
+    };
+    for add in futures::future::join_all(adds).await {
+        match add.unwrap() {
+            Ok(_) | Err(CartWriteError::ProductGone) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    removal.await.unwrap();
+    for user in users {
+        assert!(lines(&*store, user).await.is_empty(), "a line outlived its product's removal");
+    }
 }
