@@ -36,6 +36,9 @@ struct UserDoc {
     email: String,
     role: Role,
     password_hash: String,
+    /// Absent in documents written before token versions existed: 0.
+    #[serde(default)]
+    token_version: i64,
     #[serde(with = "bson::serde_helpers::chrono_datetime_as_bson_datetime")]
     created_at: DateTime<Utc>,
     #[serde(with = "bson::serde_helpers::chrono_datetime_as_bson_datetime")]
@@ -58,6 +61,7 @@ impl From<&User> for UserDoc {
             email: u.email.clone(),
             role: u.role,
             password_hash: u.password_hash.clone(),
+            token_version: u.token_version.min(i64::MAX as u64) as i64,
             created_at: u.created_at,
             updated_at: u.updated_at,
         }
@@ -73,6 +77,7 @@ impl TryFrom<UserDoc> for User {
             email: d.email,
             role: d.role,
             password_hash: d.password_hash,
+            token_version: d.token_version.max(0) as u64,
             created_at: d.created_at,
             updated_at: d.updated_at,
         })

@@ -1,8 +1,10 @@
-//! Redis adapters: the product `Cache` and the gateway's `RateLimiter`, on one
-//! reconnecting connection manager per process. Keys arrive namespaced by the
-//! callers (`<namespace>:…`), so several deployments can share a server.
+//! Redis adapters: the product `Cache`, the gateway's `RateLimiter` and its
+//! `IdempotencyStore`, on one reconnecting connection manager per process.
+//! Keys arrive namespaced by the callers (`<namespace>:…`), so several
+//! deployments can share a server.
 
 pub mod cache;
+pub mod idempotency;
 pub mod rate_limiter;
 
 use std::time::Duration;
@@ -10,6 +12,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use cache::RedisCache;
+pub use idempotency::RedisIdempotencyStore;
 pub use rate_limiter::RedisRateLimiter;
 
 use crate::ports::PortError;

@@ -152,6 +152,16 @@ struct Watchdog {
     last_committed: Option<u64>,
 }
 
+/// What the watchdog makes of the group's backlog.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Nothing waits, or the group moved since the last look.
+    Moving,
+    /// Events wait; the group has not moved yet, within the stall window.
+    Waiting,
+    Stalled(String),
+}
+
 impl Watchdog {
     fn new(stall_after: Duration) -> Self {
         Watchdog { stall_after, last_progress: Instant::now(), last_committed: None }
@@ -161,18 +171,25 @@ impl Watchdog {
         self.last_progress = Instant::now();
     }
 
-    /// `Some(why)` when events wait and the group has not moved for the stall window.
-    fn observe(&mut self, backlog: &[PartitionLag]) -> Option<String> {
+    fn observe(&mut self, backlog: &[PartitionLag]) -> Verdict {
         let waiting: u64 = backlog.iter().map(PartitionLag::lag).sum();
         let committed: u64 = backlog.iter().map(|p| p.committed).sum();
-        if waiting == 0 || self.last_committed != Some(committed) {
-            self.last_committed = Some(committed);
+        let first = self.last_committed.is_none();
+        let moved = self.last_committed.is_some_and(|c| c != committed);
+        self.last_committed = Some(committed);
+        if waiting == 0 || moved {
             self.progressed();
-            return None;
+            return Verdict::Moving;
+        }
+        if first {
+            self.progressed();
         }
         let idle = self.last_progress.elapsed();
-        (idle >= self.stall_after)
-            .then(|| format!("{waiting} event(s) waiting and no progress for {} s", idle.as_secs()))
+        if idle >= self.stall_after {
+            Verdict::Stalled(format!("{waiting} event(s) waiting and no progress for {} s", idle.as_secs()))
+        } else {
+            Verdict::Waiting
+        }
     }
 }
 
@@ -253,14 +270,16 @@ impl ProductEventsConsumer {
             }
         };
         match watchdog.observe(&backlog) {
-            None => {
+            Verdict::Moving => {
                 self.health.set(None);
                 None
             }
-            Some(why) => {
+            Verdict::Waiting => None,
+            Verdict::Stalled(why) => {
                 tracing::error!(group = %self.group, %why, "the product events consumer is stalled; rejoining its group");
                 self.health.set(Some(why));
-                *watchdog = Watchdog::new(self.stall_after);
+                // A whole window for the new member before judging it again; not ready meanwhile.
+                watchdog.progressed();
                 Some(self.join(cancel).await)
             }
         }
@@ -390,7 +409,84 @@ async fn pause(cancel: &CancellationToken, d: Duration) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
+    use crate::adapters::memory::{MemoryCache, MemoryCartStore};
+    use crate::ports::events::PartlyPublished;
+
+    /// A bus whose members never get a record although events wait: a stuck group.
+    #[derive(Default)]
+    struct StuckBus {
+        joins: AtomicUsize,
+    }
+
+    struct StuckMember;
+
+    #[async_trait::async_trait]
+    impl Probe for StuckBus {
+        async fn ping(&self) -> Result<(), PortError> {
+            Ok(())
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl EventBus for StuckBus {
+        async fn publish_batch(&self, _: &str, _: &[Message]) -> Result<(), PartlyPublished> {
+            Ok(())
+        }
+
+        async fn subscribe_as(&self, _: &str, _: &str, _: Option<&str>) -> Result<Box<dyn EventConsumer>, PortError> {
+            self.joins.fetch_add(1, Ordering::SeqCst);
+            Ok(Box::new(StuckMember))
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl EventConsumer for StuckMember {
+        async fn next(&mut self) -> Result<Record, PortError> {
+            std::future::pending().await
+        }
+        async fn commit(&mut self, _: &Record) -> Result<(), PortError> {
+            Ok(())
+        }
+        async fn backlog(&self) -> Result<Vec<PartitionLag>, PortError> {
+            Ok(vec![PartitionLag { partition: 0, committed: 3, end: 10 }])
+        }
+        async fn close(self: Box<Self>) {}
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stuck_consumer_is_not_ready_says_why_and_joins_again() {
+        let bus = Arc::new(StuckBus::default());
+        let health = ConsumerHealth::default();
+        let consumer = ProductEventsConsumer {
+            bus: bus.clone(),
+            topic: "t".into(),
+            group: "g".into(),
+            instance: None,
+            handler: EventHandler {
+                store: Arc::new(MemoryCartStore::new()),
+                cache: Arc::new(MemoryCache::new()),
+                namespace: "test".into(),
+                cache_ttl: Duration::from_secs(60),
+            },
+            health: health.clone(),
+            stall_after: Duration::from_secs(10),
+        };
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(consumer.run(cancel.clone()));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(health.ping().await.is_ok(), "not stalled yet");
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        let why = health.ping().await.expect_err("stalled: not ready");
+        assert!(why.to_string().contains("7 event(s) waiting"), "{why}");
+        assert_eq!(bus.joins.load(Ordering::SeqCst), 2, "it joined its group again");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(health.ping().await.is_err(), "still not ready: nothing moved");
+        cancel.cancel();
+        task.await.unwrap();
+    }
 
     fn lag(partition: u32, committed: u64, end: u64) -> PartitionLag {
         PartitionLag { partition, committed, end }
@@ -399,18 +495,21 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_watchdog_tells_a_stall_from_idleness() {
         let mut w = Watchdog::new(Duration::from_secs(10));
-        assert_eq!(w.observe(&[lag(0, 5, 5)]), None, "nothing waits");
+        assert_eq!(w.observe(&[lag(0, 5, 5)]), Verdict::Moving, "nothing waits");
         tokio::time::advance(Duration::from_secs(60)).await;
-        assert_eq!(w.observe(&[lag(0, 5, 5), lag(1, 0, 0)]), None, "idle, nothing waiting");
-        assert_eq!(w.observe(&[lag(0, 5, 9)]), None, "events arrive: the clock starts");
+        assert_eq!(w.observe(&[lag(0, 5, 5), lag(1, 0, 0)]), Verdict::Moving, "idle, nothing waiting");
+        assert_eq!(w.observe(&[lag(0, 5, 9)]), Verdict::Waiting, "events arrive: the clock runs");
         tokio::time::advance(Duration::from_secs(9)).await;
-        assert_eq!(w.observe(&[lag(0, 5, 9)]), None);
+        assert_eq!(w.observe(&[lag(0, 5, 9)]), Verdict::Waiting);
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert!(w.observe(&[lag(0, 5, 9)]).unwrap().contains("4 event(s) waiting"));
-        assert_eq!(w.observe(&[lag(0, 6, 9)]), None, "the group moved");
+        let Verdict::Stalled(why) = w.observe(&[lag(0, 5, 9)]) else { panic!("stalled") };
+        assert!(why.contains("4 event(s) waiting"), "{why}");
+        w.progressed();
+        assert_eq!(w.observe(&[lag(0, 5, 9)]), Verdict::Waiting, "a new window, still no progress");
+        assert_eq!(w.observe(&[lag(0, 6, 9)]), Verdict::Moving, "the group moved");
         tokio::time::advance(Duration::from_secs(5)).await;
         w.progressed();
         tokio::time::advance(Duration::from_secs(6)).await;
-        assert_eq!(w.observe(&[lag(0, 6, 9)]), None, "this member's own commits count as progress");
+        assert_eq!(w.observe(&[lag(0, 6, 9)]), Verdict::Waiting, "this member's own commits count as progress")
     }
 }

@@ -15,6 +15,7 @@ use super::domain::CartView;
 use super::service::{CartError, quantity};
 use crate::http::caller::Caller;
 use crate::http::error::ErrorBody;
+use crate::http::json::Whole;
 use crate::http::{ApiError, Data, JsonBody};
 use crate::kernel::validation::FieldError;
 
@@ -51,13 +52,15 @@ pub fn router(service: Arc<CartService>) -> Router {
 pub struct AddBody {
     pub product_id: Option<String>,
     /// 1 to 999, default 1.
-    pub quantity: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub quantity: Option<Whole>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct QuantityBody {
     /// 0 to 999; 0 removes the line.
-    pub quantity: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub quantity: Option<Whole>,
 }
 
 fn line_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -79,7 +82,7 @@ pub async fn add(
     caller: Caller,
     JsonBody(body): JsonBody<AddBody>,
 ) -> Result<Data<CartView>, ApiError> {
-    let qty = quantity(body.quantity, Some(1), false);
+    let qty = quantity(body.quantity.map(|w| w.0), Some(1), false);
     let Some(raw_id) = body.product_id else {
         let mut details = vec![FieldError { field: "productId".into(), message: "is required".into() }];
         if let Err(CartError::Validation(d)) = qty {
@@ -103,7 +106,7 @@ pub async fn set_quantity(
     Path(product_id): Path<String>,
     JsonBody(body): JsonBody<QuantityBody>,
 ) -> Result<Data<CartView>, ApiError> {
-    let qty = quantity(body.quantity, None, true)?;
+    let qty = quantity(body.quantity.map(|w| w.0), None, true)?;
     Ok(Data(carts.set_quantity(caller.user_id, line_id(&product_id)?, qty).await?))
 }
 

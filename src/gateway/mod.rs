@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod client_ip;
+pub mod idempotency;
 pub mod ports;
 pub mod proxy;
 pub mod rate_limit;
@@ -20,7 +21,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::middleware;
 
-use self::ports::TokenValidator;
+use std::time::Duration;
+
+use self::ports::{IdempotencyStore, TokenValidator};
 use crate::config::Config;
 use crate::http::health::{self, Check, Lifecycle};
 use crate::http::trust::InternalKey;
@@ -36,6 +39,10 @@ pub struct GatewayDeps {
     pub limiter: Arc<dyn RateLimiter>,
     /// Limits each client in this instance alone while `limiter` cannot answer.
     pub fallback_limiter: Arc<dyn RateLimiter>,
+    /// Keeps the answers of retried writes.
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    /// This instance's own, while `idempotency` cannot answer.
+    pub fallback_idempotency: Arc<dyn IdempotencyStore>,
     pub validator: Arc<dyn TokenValidator>,
     /// Signs the identity forwarded to the services.
     pub key: InternalKey,
@@ -61,6 +68,13 @@ pub fn router(config: &Config, deps: GatewayDeps) -> Router {
         carts: deps.carts,
         auth: auth::AuthCache::new(deps.validator, config.gateway.auth_cache_ttl_secs),
         key: deps.key,
+        idempotency: idempotency::Idempotency::new(
+            deps.idempotency,
+            deps.fallback_idempotency,
+            // A request holds its key at most this long (then a retry may run again).
+            Duration::from_secs(config.gateway.upstream_timeout_secs.max(1) + 5),
+            &config.redis.namespace,
+        ),
     });
     let limited = Router::new()
         .fallback(proxy::forward)
@@ -83,7 +97,7 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-    use crate::adapters::memory::MemoryRateLimiter;
+    use crate::adapters::memory::{MemoryIdempotencyStore, MemoryRateLimiter};
     use crate::gateway::ports::TokenError;
     use crate::kernel::identity::Identity;
     use crate::ports::{PortError, Probe};
@@ -122,6 +136,8 @@ mod tests {
             carts: dead,
             limiter: Arc::new(MemoryRateLimiter::new()),
             fallback_limiter: Arc::new(MemoryRateLimiter::new()),
+            idempotency: Arc::new(MemoryIdempotencyStore::new()),
+            fallback_idempotency: Arc::new(MemoryIdempotencyStore::new()),
             validator: Arc::new(NoTokens),
             key: InternalKey::new("test-secret-test-secret-test-secret"),
             docs: Router::new(),

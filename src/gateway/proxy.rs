@@ -11,8 +11,9 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 
 use super::auth::AuthCache;
+use super::idempotency::{self, Decision, Idempotency};
 use super::ports::TokenError;
-use super::routes::{self, Access, Service};
+use super::routes::{self, Access, Effect, Service};
 use crate::http::caller::bearer;
 use crate::http::trust::{InternalKey, PROOF_HEADER};
 use crate::http::upstream::Upstream;
@@ -24,6 +25,7 @@ pub struct Proxy {
     pub carts: Upstream,
     pub auth: AuthCache,
     pub key: InternalKey,
+    pub idempotency: Idempotency,
 }
 
 /// Headers that describe one connection, not the request: never forwarded.
@@ -52,13 +54,19 @@ async fn forward_inner(proxy: &Proxy, req: Request) -> Result<Response, ApiError
     for h in &HOP_BY_HOP {
         parts.headers.remove(h);
     }
+    // Two credentials are no credential: which one would count is anybody's guess.
+    if parts.headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
+        return Err(ApiError::Unauthorized);
+    }
     let token = bearer(&parts.headers).map(str::to_string);
+    let mut caller = None;
     if route.access == Access::User {
         let token = token.as_deref().ok_or(ApiError::Unauthorized)?;
         let identity = proxy.auth.identify(token).await.map_err(|e| match e {
             TokenError::Invalid => ApiError::Unauthorized,
             TokenError::Port(p) => p.into(),
         })?;
+        caller = Some(identity.user_id);
         let user = identity.user_id.to_string();
         let role = identity.role.as_str();
         let now = chrono::Utc::now().timestamp();
@@ -68,23 +76,47 @@ async fn forward_inner(proxy: &Proxy, req: Request) -> Result<Response, ApiError
         parts.headers.insert(PROOF_HEADER, proof);
     }
     let body = read_body(body).await?;
+    let ticket = match (route.idempotent, idempotency::key_of(&parts.headers)?) {
+        (true, Some(key)) => {
+            let scope = caller.map_or_else(|| "anyone".to_string(), |user| user.to_string());
+            match proxy.idempotency.begin(&scope, &key, &parts.method, parts.uri.path(), &body).await? {
+                Decision::Answer(answer) => return Ok(answer),
+                Decision::Proceed(ticket) => Some(ticket),
+            }
+        }
+        _ => None,
+    };
     let upstream = match route.service {
         Service::Users => &proxy.users,
         Service::Products => &proxy.products,
         Service::Carts => &proxy.carts,
     };
-    let response = upstream.call(Request::from_parts(parts, Body::from(body))).await?;
-    if route.is_logout
-        && response.status().is_success()
-        && let Some(token) = token
-    {
-        proxy.auth.forget(&token);
+    let response = match upstream.call(Request::from_parts(parts, Body::from(body))).await {
+        Ok(response) => response,
+        Err(e) => {
+            let failed: Response = ApiError::from(e).into_response();
+            return Ok(match ticket {
+                Some(ticket) => proxy.idempotency.end(ticket, failed).await,
+                None => failed,
+            });
+        }
+    };
+    if response.status().is_success() {
+        match (route.effect, token, caller) {
+            (Effect::Logout, Some(token), _) => proxy.auth.forget(&token),
+            (Effect::CredentialsChange, _, Some(user)) => proxy.auth.forget_user(user),
+            _ => {}
+        }
     }
     let (mut parts, body) = response.into_parts();
     for h in &HOP_BY_HOP {
         parts.headers.remove(h);
     }
-    Ok(Response::from_parts(parts, body))
+    let response = Response::from_parts(parts, body);
+    Ok(match ticket {
+        Some(ticket) => proxy.idempotency.end(ticket, response).await,
+        None => response,
+    })
 }
 
 async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {

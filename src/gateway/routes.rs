@@ -18,23 +18,38 @@ pub enum Access {
     User,
 }
 
+/// What a successful answer to the route means for the gateway's auth cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    None,
+    /// The token was revoked: forget it at once.
+    Logout,
+    /// The caller's profile (maybe the password) changed: forget all their tokens.
+    CredentialsChange,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
     pub service: Service,
     pub access: Access,
-    /// A successful logout: the gateway forgets the token at once.
-    pub is_logout: bool,
+    pub effect: Effect,
+    /// A write that honours `Idempotency-Key`.
+    pub idempotent: bool,
 }
 
 pub fn resolve(method: &Method, path: &str) -> Option<Route> {
     let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
-    let route = |service, access| Some(Route { service, access, is_logout: false });
+    let idempotent =
+        method == Method::POST && ["/api/users/register", "/api/products", "/api/cart/add"].contains(&path);
+    let route = |service, access| Some(Route { service, access, effect: Effect::None, idempotent });
     if under("/api/users/validate-token") {
         return None;
     }
     if under("/api/users") {
+        let user = |effect| Some(Route { service: Service::Users, access: Access::User, effect, idempotent: false });
         return match path {
-            "/api/users/logout" => Some(Route { service: Service::Users, access: Access::User, is_logout: true }),
+            "/api/users/logout" => user(Effect::Logout),
+            "/api/users/profile" if method == Method::PUT => user(Effect::CredentialsChange),
             "/api/users/profile" => route(Service::Users, Access::User),
             // register, login, and unknown paths (the service answers 404)
             _ => route(Service::Users, Access::Public),
@@ -69,6 +84,14 @@ mod tests {
         assert_eq!(r(Method::GET, "/api/cart"), Some((Service::Carts, Access::User)));
         assert_eq!(r(Method::GET, "/api/cartx"), None);
         assert_eq!(r(Method::GET, "/nope"), None);
-        assert!(resolve(&Method::POST, "/api/users/logout").unwrap().is_logout);
+        assert_eq!(resolve(&Method::POST, "/api/users/logout").unwrap().effect, Effect::Logout);
+        assert_eq!(resolve(&Method::PUT, "/api/users/profile").unwrap().effect, Effect::CredentialsChange);
+        assert_eq!(resolve(&Method::GET, "/api/users/profile").unwrap().effect, Effect::None);
+        let idempotent = |m: Method, p: &str| resolve(&m, p).unwrap().idempotent;
+        assert!(idempotent(Method::POST, "/api/users/register"));
+        assert!(idempotent(Method::POST, "/api/products"));
+        assert!(idempotent(Method::POST, "/api/cart/add"));
+        assert!(!idempotent(Method::POST, "/api/products/batch"));
+        assert!(!idempotent(Method::PUT, "/api/products/x"));
     }
 }

@@ -46,9 +46,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
     }
 }
 
-/// The bearer token of the request, if it has one.
+/// The bearer token of the request, if it has exactly one.
 pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let mut all = headers.get_all(axum::http::header::AUTHORIZATION).iter();
+    let (value, None) = (all.next()?, all.next()) else { return None };
+    let value = value.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)

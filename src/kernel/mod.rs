@@ -5,6 +5,7 @@
 
 pub mod breaker;
 pub mod clock;
+pub mod decimal;
 pub mod identity;
 pub mod money;
 pub mod ttl;

@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
+use super::decimal::{Decimal, DecimalError};
+
 /// Largest accepted amount: 1 000 000 000.00, far below where an f64 loses cents.
 const MAX_CENTS: i64 = 100_000_000_000;
 
@@ -36,44 +38,18 @@ impl Money {
         self.0
     }
 
-    /// Parses a plain decimal such as `19.99`, `20` or `0.5`.
+    /// Parses a decimal exactly as written, such as `19.99`, `20`, `0.5` or `1e3`.
     pub fn parse(text: &str) -> Result<Self, MoneyError> {
-        let text = text.trim();
-        if text.starts_with('-') {
+        let decimal = Decimal::parse(text).map_err(|_| MoneyError::NotANumber)?;
+        if decimal.is_negative() {
             return Err(MoneyError::Negative);
         }
-        // f64 Display never uses exponents, but a JSON number may ("1e3").
-        if text.contains(['e', 'E']) {
-            let value: f64 = text.parse().map_err(|_| MoneyError::NotANumber)?;
-            return Self::from_f64(value);
+        match decimal.scaled(2) {
+            Ok(cents) if cents <= MAX_CENTS => Ok(Money(cents)),
+            Ok(_) | Err(DecimalError::TooLarge) => Err(MoneyError::TooLarge),
+            Err(DecimalError::TooPrecise) => Err(MoneyError::TooPrecise),
+            Err(DecimalError::NotANumber) => Err(MoneyError::NotANumber),
         }
-        let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-        if whole.is_empty() && frac.is_empty()
-            || !whole.bytes().all(|b| b.is_ascii_digit())
-            || !frac.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(MoneyError::NotANumber);
-        }
-        let frac = frac.trim_end_matches('0');
-        if frac.len() > 2 {
-            return Err(MoneyError::TooPrecise);
-        }
-        let whole: i64 = if whole.is_empty() {
-            0
-        } else if whole.len() > 12 {
-            return Err(MoneyError::TooLarge);
-        } else {
-            whole.parse().map_err(|_| MoneyError::NotANumber)?
-        };
-        let mut cents_part: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| MoneyError::NotANumber)? };
-        if frac.len() == 1 {
-            cents_part *= 10;
-        }
-        let cents = whole * 100 + cents_part;
-        if cents > MAX_CENTS {
-            return Err(MoneyError::TooLarge);
-        }
-        Ok(Money(cents))
     }
 
     /// Converts a JSON float through its shortest decimal rendering, which is
@@ -169,6 +145,9 @@ mod tests {
         assert_eq!(Money::parse("1.999"), Err(MoneyError::TooPrecise));
         assert_eq!(Money::parse("-1"), Err(MoneyError::Negative));
         assert_eq!(Money::parse("abc"), Err(MoneyError::NotANumber));
+        assert_eq!(Money::parse("19.9999999999999999"), Err(MoneyError::TooPrecise));
+        assert_eq!(Money::parse("1e3"), Ok(Money(100_000)));
+        assert_eq!(Money::parse("1000000000.01"), Err(MoneyError::TooLarge));
     }
 
     #[test]

@@ -18,8 +18,8 @@ use super::service::ProductError;
 use crate::contracts::service_api::{MAX_BATCH, PRODUCTS_BATCH_PATH};
 use crate::http::caller::Admin;
 use crate::http::error::ErrorBody;
+use crate::http::json::{Amount, Whole};
 use crate::http::{ApiError, Created, Data, JsonBody, Listing, Meta};
-use crate::kernel::money::Money;
 use crate::kernel::validation::FieldError;
 
 impl From<ProductError> for ApiError {
@@ -52,8 +52,9 @@ pub struct ProductBody {
     pub description: Option<String>,
     /// At most two decimals, not negative.
     #[schema(value_type = Option<f64>, example = 19.99)]
-    pub price: Option<Money>,
-    pub stock: Option<i64>,
+    pub price: Option<Amount>,
+    #[schema(value_type = Option<i64>)]
+    pub stock: Option<Whole>,
     pub category: Option<String>,
     pub image_url: Option<String>,
 }
@@ -63,8 +64,8 @@ impl From<ProductBody> for ProductFields {
         ProductFields {
             name: b.name,
             description: b.description,
-            price: b.price,
-            stock: b.stock,
+            price: b.price.map(|a| a.0),
+            stock: b.stock.map(|w| w.0),
             category: b.category,
             image_url: b.image_url,
         }

@@ -107,3 +107,115 @@ impl OutboxRelay {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use chrono::Utc;
+    use parking_lot::Mutex;
+
+    use super::*;
+    use crate::adapters::memory::MemoryProductStore;
+    use crate::ports::events::{EventConsumer, PartlyPublished};
+    use crate::ports::{PortError, Probe};
+    use crate::products::domain::{Product, ProductChange};
+    use crate::products::ports::{OutboxEvent, ProductStore};
+
+    /// A bus that can fail or hang, and records what it published.
+    #[derive(Default)]
+    struct TestBus {
+        published: Mutex<Vec<String>>,
+        /// The next batch publishes only this many, then fails.
+        fail_after: Mutex<Option<usize>>,
+        hang: bool,
+        calls: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Probe for TestBus {
+        async fn ping(&self) -> Result<(), PortError> {
+            Ok(())
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl EventBus for TestBus {
+        async fn publish_batch(&self, _: &str, messages: &[Message]) -> Result<(), PartlyPublished> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if self.hang {
+                std::future::pending::<()>().await;
+            }
+            let cut = self.fail_after.lock().take();
+            let n = cut.unwrap_or(messages.len()).min(messages.len());
+            self.published.lock().extend(messages[..n].iter().map(|m| m.key.clone()));
+            match cut {
+                Some(published) => Err(PartlyPublished { published, cause: PortError::unavailable("bus", "flaky") }),
+                None => Ok(()),
+            }
+        }
+
+        async fn subscribe_as(&self, _: &str, _: &str, _: Option<&str>) -> Result<Box<dyn EventConsumer>, PortError> {
+            Err(PortError::unavailable("bus", "not in this test"))
+        }
+    }
+
+    /// A store holding `n` products, each with its creation event; their keys in order.
+    async fn outbox_of(n: usize) -> (Arc<MemoryProductStore>, Vec<String>) {
+        let store = Arc::new(MemoryProductStore::new());
+        let mut keys = Vec::new();
+        for i in 0..n {
+            let change = ProductChange { name: Some(format!("p{i}")), ..Default::default() };
+            let product = Product::create(change, Utc::now());
+            let event = OutboxEvent {
+                id: Uuid::now_v7(),
+                key: product.id.to_string(),
+                payload: b"{}".to_vec(),
+                headers: Vec::new(),
+                created_at: Utc::now(),
+            };
+            store.create(&product, &event).await.unwrap();
+            keys.push(event.key);
+        }
+        (store, keys)
+    }
+
+    fn relay(store: Arc<MemoryProductStore>, bus: Arc<TestBus>) -> OutboxRelay {
+        OutboxRelay::new(store, bus, "t", Arc::new(Notify::new()), Duration::from_millis(10))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_failed_publish_the_relay_retries_its_own_events_at_once() {
+        let (store, keys) = outbox_of(3).await;
+        let bus = Arc::new(TestBus { fail_after: Mutex::new(Some(1)), ..Default::default() });
+        let relay = relay(store.clone(), bus.clone());
+        assert!(relay.drain().await.is_err(), "the first publish fails after one event");
+        assert_eq!(store.pending().await.unwrap(), 2, "the one published is marked sent");
+        assert_eq!(relay.drain().await.unwrap(), 2, "the rest goes at once, not after the lease");
+        assert_eq!(*bus.published.lock(), keys, "in order, each once");
+        assert_eq!(store.pending().await.unwrap(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_publish_is_given_up_while_the_lease_still_holds_the_events() {
+        let (store, _) = outbox_of(2).await;
+        let slow = relay(store.clone(), Arc::new(TestBus { hang: true, ..Default::default() }));
+        let started = Instant::now();
+        assert!(slow.drain().await.is_err(), "the publish timed out");
+        assert!(started.elapsed() < LEASE, "gave up at {:?}, after its lease", started.elapsed());
+        // Until the lease ends, no other relay can take (and publish again) what may be on its way.
+        let other = store.claim("another relay", BATCH, LEASE).await.unwrap();
+        assert!(other.is_empty(), "another relay took events still leased: {other:?}");
+        tokio::time::sleep(LEASE).await;
+        assert_eq!(store.claim("another relay", BATCH, LEASE).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_go_out_in_batches() {
+        let (store, keys) = outbox_of(BATCH + 10).await;
+        let bus = Arc::new(TestBus::default());
+        assert_eq!(relay(store, bus.clone()).drain().await.unwrap(), BATCH + 10);
+        assert_eq!(bus.calls.load(Ordering::SeqCst), 2, "one publish per batch");
+        assert_eq!(*bus.published.lock(), keys);
+    }
+}

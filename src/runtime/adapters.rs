@@ -11,14 +11,16 @@ use anyhow::anyhow;
 use super::ServiceName;
 use crate::adapters::kafka::KafkaEventBus;
 use crate::adapters::memory::{
-    MemoryCache, MemoryCartStore, MemoryEventBus, MemoryProductStore, MemoryRateLimiter, MemoryUserStore,
+    MemoryCache, MemoryCartStore, MemoryEventBus, MemoryIdempotencyStore, MemoryProductStore, MemoryRateLimiter,
+    MemoryUserStore,
 };
 use crate::adapters::mongo::MongoUserStore;
 use crate::adapters::mysql::MySqlProductStore;
 use crate::adapters::postgres::PostgresCartStore;
-use crate::adapters::redis::{self as redis_adapters, RedisCache, RedisRateLimiter};
+use crate::adapters::redis::{self as redis_adapters, RedisCache, RedisIdempotencyStore, RedisRateLimiter};
 use crate::carts::ports::CartStore;
 use crate::config::{Config, configured, shown};
+use crate::gateway::ports::IdempotencyStore;
 use crate::ports::cache::Cache;
 use crate::ports::events::EventBus;
 use crate::ports::rate_limit::RateLimiter;
@@ -37,6 +39,7 @@ pub struct Adapters {
     pub carts: Arc<dyn CartStore>,
     pub cache: Arc<dyn Cache>,
     pub limiter: Arc<dyn RateLimiter>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
     pub bus: Arc<dyn EventBus>,
 }
 
@@ -50,6 +53,7 @@ impl Adapters {
             carts: Arc::new(MemoryCartStore::new()),
             cache: Arc::new(MemoryCache::new()),
             limiter: Arc::new(MemoryRateLimiter::new()),
+            idempotency: Arc::new(MemoryIdempotencyStore::new()),
             bus: Arc::new(MemoryEventBus::default()),
         }
     }
@@ -98,7 +102,8 @@ impl Adapters {
         }
         if let Some(conn) = redis {
             adapters.cache = Arc::new(RedisCache::new(conn.clone()));
-            adapters.limiter = Arc::new(RedisRateLimiter::new(conn));
+            adapters.limiter = Arc::new(RedisRateLimiter::new(conn.clone()));
+            adapters.idempotency = Arc::new(RedisIdempotencyStore::new(conn));
         }
         if let Some(bus) = kafka {
             adapters.bus = Arc::new(bus);

@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 
 use super::adapters::Adapters;
 use crate::adapters::http::{HttpProductCatalog, HttpTokenValidator};
-use crate::adapters::memory::MemoryRateLimiter;
+use crate::adapters::memory::{MemoryIdempotencyStore, MemoryRateLimiter};
 use crate::carts::consumer::{ConsumerHealth, EventHandler, ProductEventsConsumer};
 use crate::carts::ports::ProductCatalog;
 use crate::carts::{self, CartService};
@@ -139,6 +139,8 @@ pub fn gateway(config: &Config, adapters: &Adapters, upstreams: Upstreams, lifec
         carts: upstreams.carts,
         limiter: adapters.limiter.clone(),
         fallback_limiter: Arc::new(MemoryRateLimiter::new()),
+        idempotency: adapters.idempotency.clone(),
+        fallback_idempotency: Arc::new(MemoryIdempotencyStore::new()),
         key: InternalKey::new(config.internal.secret.expose()),
         docs: crate::openapi::routes(),
         lifecycle: lifecycle.clone(),

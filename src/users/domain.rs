@@ -15,6 +15,9 @@ pub struct User {
     pub role: Role,
     /// PHC string (argon2id).
     pub password_hash: String,
+    /// Tokens carry the version they were issued under; a password change
+    /// moves it on, which revokes every token issued before.
+    pub token_version: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -131,6 +131,7 @@ impl UserService {
             email: r.email,
             role: Role::User,
             password_hash: self.hasher.hash(r.password).await?,
+            token_version: 0,
             created_at: now,
             updated_at: now,
         };
@@ -161,13 +162,17 @@ impl UserService {
         Ok(())
     }
 
-    /// Who holds this token: well signed, unexpired, not revoked, and its user still exists.
+    /// Who holds this token: well signed, in its validity period, not revoked,
+    /// issued under its user's current token version, and its user still exists.
     pub async fn validate(&self, token: &str) -> Result<Identity, UserError> {
         let claims = self.tokens.verify(token).ok_or(UserError::InvalidToken)?;
         if self.store.is_revoked(&claims.jti).await? {
             return Err(UserError::InvalidToken);
         }
         let user = self.store.by_id(claims.sub).await?.ok_or(UserError::InvalidToken)?;
+        if claims.ver != user.token_version {
+            return Err(UserError::InvalidToken);
+        }
         Ok(Identity { user_id: user.id, email: user.email, role: user.role })
     }
 
@@ -190,6 +195,8 @@ impl UserService {
         }
         if let Some(password) = change.password {
             user.password_hash = self.hasher.hash(password).await?;
+            // Every token issued so far, this caller's included, stops working.
+            user.token_version += 1;
         }
         user.updated_at = crate::kernel::clock::now();
         self.store.update(&user).await?;
@@ -222,6 +229,7 @@ impl UserService {
                     email,
                     role: Role::Admin,
                     password_hash: self.hasher.hash(password.to_string()).await?,
+                    token_version: 0,
                     created_at: now,
                     updated_at: now,
                 };

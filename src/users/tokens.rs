@@ -1,5 +1,7 @@
 //! JWTs: HS256 only (pinned, so `alg: none` or RS/HS confusion is refused), with
-//! `exp`, `iat` and a unique `jti` that logout can revoke.
+//! `exp`, `iat`, a unique `jti` that logout can revoke, and `ver`, the user's
+//! token version when issued (a password change moves it on). A token's `nbf`,
+//! when it has one, is honoured.
 
 use chrono::{DateTime, TimeZone, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
@@ -17,6 +19,9 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// The user's token version when this was issued.
+    #[serde(default)]
+    pub ver: u64,
 }
 
 impl Claims {
@@ -48,6 +53,7 @@ impl TokenIssuer {
     pub fn new(secret: &[u8], ttl_secs: u64) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         TokenIssuer {
             encoding: EncodingKey::from_secret(secret),
@@ -66,6 +72,7 @@ impl TokenIssuer {
             iat: now,
             exp: now + self.ttl_secs as i64,
             jti: Uuid::new_v4().to_string(),
+            ver: user.token_version,
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
         Ok(IssuedToken { token, expires_in: self.ttl_secs })
@@ -88,6 +95,7 @@ mod tests {
             email: "a@b.co".into(),
             role: Role::User,
             password_hash: String::new(),
+            token_version: 0,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }

@@ -11,7 +11,7 @@ use agora::adapters::kafka::KafkaEventBus;
 use agora::adapters::mongo::MongoUserStore;
 use agora::adapters::mysql::MySqlProductStore;
 use agora::adapters::postgres::PostgresCartStore;
-use agora::adapters::redis::{self as redis_adapters, RedisCache, RedisRateLimiter};
+use agora::adapters::redis::{self as redis_adapters, RedisCache, RedisIdempotencyStore, RedisRateLimiter};
 use agora::config::{Config, Secret};
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
@@ -208,6 +208,11 @@ pub async fn cart_store() -> Option<PostgresCartStore> {
 pub async fn cache() -> Option<RedisCache> {
     let s = available()?;
     Some(RedisCache::new(redis_adapters::connect(&s.redis, TIMEOUT).await.expect("Redis")))
+}
+
+pub async fn idempotency() -> Option<RedisIdempotencyStore> {
+    let s = available()?;
+    Some(RedisIdempotencyStore::new(redis_adapters::connect(&s.redis, TIMEOUT).await.expect("Redis")))
 }
 
 pub async fn rate_limiter() -> Option<RedisRateLimiter> {

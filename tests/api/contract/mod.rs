@@ -36,6 +36,7 @@ pub(crate) use port_contract;
 pub mod cache;
 pub mod carts;
 pub mod events;
+pub mod idempotency;
 pub mod products;
 pub mod rate_limit;
 pub mod users;

@@ -46,6 +46,7 @@ fn user(role: Role) -> User {
         email: email(),
         role,
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
+        token_version: 7,
         created_at: now,
         updated_at: now,
     }
@@ -112,6 +113,7 @@ pub async fn update_replaces_every_field(store: Arc<dyn UserStore>) {
         email: email(),
         role: Role::Admin,
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA".into(),
+        token_version: original.token_version + 1,
         updated_at: original.updated_at + chrono::Duration::seconds(5),
         ..original.clone()
     };
