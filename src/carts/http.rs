@@ -50,16 +50,17 @@ pub fn router(service: Arc<CartService>) -> Router {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AddBody {
+    #[schema(required = true, format = Uuid)]
     pub product_id: Option<String>,
     /// 1 to 999, default 1.
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 999, default = 1)]
     pub quantity: Option<Whole>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct QuantityBody {
     /// 0 to 999; 0 removes the line.
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, required = true, minimum = 0, maximum = 999)]
     pub quantity: Option<Whole>,
 }
 
@@ -67,14 +68,14 @@ fn line_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| CartError::ItemNotFound.into())
 }
 
-#[utoipa::path(get, path = "/api/cart", tag = "cart", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/cart", tag = "cart", operation_id = "viewCart", security(("bearer" = [])),
     responses((status = 200, body = CartView), (status = 401, description = "UNAUTHORIZED", body = ErrorBody)))]
 pub async fn view(State(carts): State<Arc<CartService>>, caller: Caller) -> Result<Data<CartView>, ApiError> {
     Ok(Data(carts.view(caller.user_id).await?))
 }
 
 /// Add a product; quantities of the same product add up.
-#[utoipa::path(post, path = "/api/cart/add", tag = "cart", security(("bearer" = [])), request_body = AddBody,
+#[utoipa::path(post, path = "/api/cart/add", tag = "cart", operation_id = "addToCart", security(("bearer" = [])), request_body = AddBody,
     responses((status = 200, body = CartView), (status = 400, description = "VALIDATION", body = ErrorBody),
         (status = 404, description = "PRODUCT_NOT_FOUND", body = ErrorBody), (status = 409, description = "INSUFFICIENT_STOCK", body = ErrorBody)))]
 pub async fn add(
@@ -96,7 +97,7 @@ pub async fn add(
 }
 
 /// Set a line's quantity; 0 removes it.
-#[utoipa::path(put, path = "/api/cart/items/{productId}", tag = "cart", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/cart/items/{productId}", tag = "cart", operation_id = "setCartQuantity", security(("bearer" = [])),
     params(("productId" = Uuid, Path)), request_body = QuantityBody,
     responses((status = 200, body = CartView), (status = 400, description = "VALIDATION", body = ErrorBody),
         (status = 404, description = "CART_ITEM_NOT_FOUND", body = ErrorBody), (status = 409, description = "INSUFFICIENT_STOCK", body = ErrorBody)))]
@@ -110,7 +111,7 @@ pub async fn set_quantity(
     Ok(Data(carts.set_quantity(caller.user_id, line_id(&product_id)?, qty).await?))
 }
 
-#[utoipa::path(delete, path = "/api/cart/items/{productId}", tag = "cart", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/cart/items/{productId}", tag = "cart", operation_id = "removeFromCart", security(("bearer" = [])),
     params(("productId" = Uuid, Path)),
     responses((status = 200, body = CartView), (status = 404, description = "CART_ITEM_NOT_FOUND", body = ErrorBody)))]
 pub async fn remove(
@@ -121,7 +122,7 @@ pub async fn remove(
     Ok(Data(carts.remove(caller.user_id, line_id(&product_id)?).await?))
 }
 
-#[utoipa::path(delete, path = "/api/cart", tag = "cart", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/cart", tag = "cart", operation_id = "clearCart", security(("bearer" = [])),
     responses((status = 200, body = CartView)))]
 pub async fn clear(State(carts): State<Arc<CartService>>, caller: Caller) -> Result<Data<CartView>, ApiError> {
     Ok(Data(carts.clear(caller.user_id).await?))

@@ -43,20 +43,66 @@ pub fn router(service: Arc<ProductService>) -> Router {
         .with_state(service)
 }
 
-/// Create and update bodies: every field optional here; a create requires
-/// `name`, `price` and `stock`. Other fields are ignored.
+/// Create and update bodies: any subset of the fields (an update must change
+/// one at least); a create requires `name`, `price` and `stock`. Other fields
+/// are ignored.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductBody {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
     /// At most two decimals, not negative.
-    #[schema(value_type = Option<f64>, example = 19.99)]
+    #[schema(value_type = Option<f64>, example = 19.99, minimum = 0, maximum = 1000000000, multiple_of = 0.01)]
     pub price: Option<Amount>,
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1000000000)]
     pub stock: Option<Whole>,
+    /// Default `general`.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub category: Option<String>,
+    /// An http(s) URL or an absolute path.
+    #[schema(min_length = 1, max_length = 2048, pattern = r"^(https?://|/)\S*$")]
     pub image_url: Option<String>,
+}
+
+/// A product to create: `name`, `price` and `stock` required (the document's
+/// view of `ProductBody` for a create).
+#[derive(utoipa::ToSchema)]
+#[schema(as = NewProduct)]
+#[allow(dead_code)]
+pub struct NewProduct {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    name: String,
+    #[schema(max_length = 5000)]
+    description: Option<String>,
+    #[schema(value_type = f64, example = 19.99, minimum = 0, maximum = 1000000000, multiple_of = 0.01)]
+    price: Amount,
+    #[schema(value_type = i64, minimum = 0, maximum = 1000000000)]
+    stock: Whole,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    category: Option<String>,
+    #[schema(min_length = 1, max_length = 2048, pattern = r"^(https?://|/)\S*$")]
+    #[schema(rename = "imageUrl")]
+    image_url: Option<String>,
+}
+
+/// The orders of a listing.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum SortParam {
+    #[schema(rename = "price")]
+    Price,
+    #[schema(rename = "-price")]
+    PriceDesc,
+    #[schema(rename = "name")]
+    Name,
+    #[schema(rename = "-name")]
+    NameDesc,
+    #[schema(rename = "createdAt")]
+    CreatedAt,
+    #[schema(rename = "-createdAt")]
+    CreatedAtDesc,
 }
 
 impl From<ProductBody> for ProductFields {
@@ -74,7 +120,8 @@ impl From<ProductBody> for ProductFields {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct BatchBody {
-    /// Up to 100 product ids.
+    /// Up to 100 product ids; ids of no product are left out of the answer.
+    #[schema(required = true, max_items = 100)]
     pub ids: Option<Vec<String>>,
 }
 
@@ -90,11 +137,13 @@ fn product_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// Browse the catalogue.
-#[utoipa::path(get, path = "/api/products", tag = "products",
-    params(("page" = Option<u32>, Query, description = "from 1"), ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
-        ("category" = Option<String>, Query), ("q" = Option<String>, Query, description = "text in name or description"),
-        ("minPrice" = Option<f64>, Query), ("maxPrice" = Option<f64>, Query),
-        ("sort" = Option<String>, Query, description = "price, -price, name, -name, createdAt, -createdAt (default)")),
+#[utoipa::path(get, path = "/api/products", tag = "products", operation_id = "listProducts",
+    params(("page" = Option<u32>, Query, minimum = 1, maximum = 1000000, description = "from 1"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
+        ("category" = Option<String>, Query, description = "exact match, any case"), ("q" = Option<String>, Query, description = "text in name or description"),
+        ("minPrice" = Option<f64>, Query, minimum = 0, maximum = 1000000000, multiple_of = 0.01),
+        ("maxPrice" = Option<f64>, Query, minimum = 0, maximum = 1000000000, multiple_of = 0.01, description = "not below minPrice"),
+        ("sort" = Option<SortParam>, Query, description = "default -createdAt")),
     responses((status = 200, description = "products and `meta`", body = Vec<Product>), (status = 400, description = "VALIDATION", body = ErrorBody)))]
 pub async fn list(
     State(products): State<Arc<ProductService>>,
@@ -112,7 +161,7 @@ pub async fn list(
     Ok(Listing { items: page.items, meta: Meta::new(query.page, query.limit, page.total) })
 }
 
-#[utoipa::path(get, path = "/api/products/{id}", tag = "products", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/products/{id}", tag = "products", operation_id = "getProduct", params(("id" = Uuid, Path)),
     responses((status = 200, body = Product), (status = 404, description = "PRODUCT_NOT_FOUND", body = ErrorBody)))]
 pub async fn get_one(
     State(products): State<Arc<ProductService>>,
@@ -122,7 +171,7 @@ pub async fn get_one(
 }
 
 /// The products found among `ids`, in request order.
-#[utoipa::path(post, path = "/api/products/batch", tag = "products", request_body = BatchBody,
+#[utoipa::path(post, path = "/api/products/batch", tag = "products", operation_id = "productsBatch", request_body = BatchBody,
     responses((status = 200, body = Vec<Product>), (status = 400, description = "VALIDATION", body = ErrorBody)))]
 pub async fn batch(
     State(products): State<Arc<ProductService>>,
@@ -143,7 +192,8 @@ pub async fn batch(
 }
 
 /// Admin only.
-#[utoipa::path(post, path = "/api/products", tag = "products", security(("bearer" = [])), request_body = ProductBody,
+#[utoipa::path(post, path = "/api/products", tag = "products", operation_id = "createProduct", security(("bearer" = [])),
+    request_body = NewProduct,
     responses((status = 201, body = Product), (status = 400, description = "VALIDATION", body = ErrorBody),
         (status = 401, description = "UNAUTHORIZED", body = ErrorBody), (status = 403, description = "FORBIDDEN", body = ErrorBody)))]
 pub async fn create(
@@ -155,7 +205,7 @@ pub async fn create(
 }
 
 /// Admin only; any subset of the create fields; the version goes up by one.
-#[utoipa::path(put, path = "/api/products/{id}", tag = "products", security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(put, path = "/api/products/{id}", tag = "products", operation_id = "updateProduct", security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = ProductBody,
     responses((status = 200, body = Product), (status = 400, description = "VALIDATION", body = ErrorBody),
         (status = 403, description = "FORBIDDEN", body = ErrorBody), (status = 404, description = "PRODUCT_NOT_FOUND", body = ErrorBody)))]
@@ -169,7 +219,7 @@ pub async fn update(
 }
 
 /// Admin only.
-#[utoipa::path(delete, path = "/api/products/{id}", tag = "products", security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/products/{id}", tag = "products", operation_id = "deleteProduct", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Deleted), (status = 403, description = "FORBIDDEN", body = ErrorBody),
         (status = 404, description = "PRODUCT_NOT_FOUND", body = ErrorBody)))]
 pub async fn delete(

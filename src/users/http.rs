@@ -45,24 +45,36 @@ pub fn router(service: Arc<UserService>) -> Router {
         .with_state(service)
 }
 
+/// Other fields (such as `role`) are ignored.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RegisterBody {
+    /// Trimmed.
+    #[schema(required = true, min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
+    /// Stored trimmed and lowercased; unique.
+    #[schema(required = true, format = Email, max_length = 254)]
     pub email: Option<String>,
+    #[schema(required = true, min_length = 8, max_length = 128)]
     pub password: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginBody {
+    #[schema(required = true)]
     pub email: Option<String>,
+    #[schema(required = true)]
     pub password: Option<String>,
 }
 
-/// Any subset; other fields (such as `role`) are ignored.
+/// Any subset; other fields (such as `role`) are ignored. A new password
+/// revokes every token issued before it, the caller's included.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ProfileBody {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
+    #[schema(min_length = 8, max_length = 128)]
     pub password: Option<String>,
 }
 
@@ -103,7 +115,7 @@ pub struct Message {
 }
 
 /// Create an account (always with role `user`) and log it in.
-#[utoipa::path(post, path = "/api/users/register", tag = "users", request_body = RegisterBody,
+#[utoipa::path(post, path = "/api/users/register", tag = "users", operation_id = "registerUser", request_body = RegisterBody,
     responses((status = 201, description = "`{user, token, expiresIn}`", body = SessionView),
         (status = 400, description = "VALIDATION", body = crate::http::error::ErrorBody),
         (status = 409, description = "EMAIL_TAKEN", body = crate::http::error::ErrorBody)))]
@@ -115,7 +127,7 @@ pub async fn register(
     Ok(Created(users.register(registration).await?.into()))
 }
 
-#[utoipa::path(post, path = "/api/users/login", tag = "users", request_body = LoginBody,
+#[utoipa::path(post, path = "/api/users/login", tag = "users", operation_id = "login", request_body = LoginBody,
     responses((status = 200, description = "`{user, token, expiresIn}`", body = SessionView),
         (status = 401, description = "INVALID_CREDENTIALS", body = crate::http::error::ErrorBody)))]
 pub async fn login(
@@ -136,7 +148,7 @@ pub async fn login(
 }
 
 /// Revoke the presented token until it expires.
-#[utoipa::path(post, path = "/api/users/logout", tag = "users", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/users/logout", tag = "users", operation_id = "logout", security(("bearer" = [])),
     responses((status = 200, body = Message), (status = 401, description = "UNAUTHORIZED", body = crate::http::error::ErrorBody)))]
 pub async fn logout(
     State(users): State<Arc<UserService>>,
@@ -148,14 +160,14 @@ pub async fn logout(
     Ok(Data(Message { message: "Logged out" }))
 }
 
-#[utoipa::path(get, path = "/api/users/profile", tag = "users", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/users/profile", tag = "users", operation_id = "getProfile", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, description = "UNAUTHORIZED", body = crate::http::error::ErrorBody)))]
 pub async fn profile(State(users): State<Arc<UserService>>, caller: Caller) -> Result<Data<UserView>, ApiError> {
     Ok(Data(users.profile(caller.user_id).await?.into()))
 }
 
 /// Change name, email or password; the role can never be changed here.
-#[utoipa::path(put, path = "/api/users/profile", tag = "users", security(("bearer" = [])), request_body = ProfileBody,
+#[utoipa::path(put, path = "/api/users/profile", tag = "users", operation_id = "updateProfile", security(("bearer" = [])), request_body = ProfileBody,
     responses((status = 200, body = UserView), (status = 400, description = "VALIDATION", body = crate::http::error::ErrorBody),
         (status = 409, description = "EMAIL_TAKEN", body = crate::http::error::ErrorBody)))]
 pub async fn update_profile(
@@ -168,7 +180,7 @@ pub async fn update_profile(
 }
 
 /// Internal: the gateway asks who holds a token. Not routed by the gateway.
-#[utoipa::path(get, path = "/api/users/validate-token", tag = "internal", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/users/validate-token", tag = "internal", operation_id = "validateToken", security(("bearer" = [])),
     responses((status = 200, body = IdentityView), (status = 401, description = "UNAUTHORIZED", body = crate::http::error::ErrorBody)))]
 pub async fn validate_token(
     State(users): State<Arc<UserService>>,

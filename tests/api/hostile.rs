@@ -74,8 +74,8 @@ async fn retried_creates_and_registrations_happen_once() {
     assert_eq!(r.body["details"][0]["field"], "Idempotency-Key");
 }
 
-fn sign(claims: &Value) -> String {
-    let secret = agora::config::DEMO_JWT_SECRET.as_bytes();
+fn sign(app: &TestApp, claims: &Value) -> String {
+    let secret = app.config.users.jwt_secret.expose().as_bytes();
     encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret)).unwrap()
 }
 
@@ -85,8 +85,8 @@ async fn a_token_not_yet_valid_is_refused() {
     let (_, user) = app.register("Kim").await;
     let now = chrono::Utc::now().timestamp();
     let claims = |nbf: i64| json!({"sub": user["id"], "email": user["email"], "role": "user", "iat": now, "nbf": nbf, "exp": now + 600, "jti": Uuid::new_v4()});
-    app.get("/api/users/profile", Some(&sign(&claims(now + 300)))).await.expect_error(401, "UNAUTHORIZED");
-    app.get("/api/users/profile", Some(&sign(&claims(now - 5)))).await.expect(200);
+    app.get("/api/users/profile", Some(&sign(&app, &claims(now + 300)))).await.expect_error(401, "UNAUTHORIZED");
+    app.get("/api/users/profile", Some(&sign(&app, &claims(now - 5)))).await.expect(200);
 }
 
 #[tokio::test]
