@@ -163,36 +163,29 @@ fn idempotency(op: &mut Operation) {
     add_error(op, "422", "IDEMPOTENCY_KEY_REUSED");
 }
 
+/// A link to another operation, and where in this exchange its id comes from.
+type Next = (&'static str, Option<&'static str>);
+
 /// What a client can do next with what an answer gave it.
 fn links(op: &mut Operation) {
-    let (status, follow): (&str, &[(&str, &str, Option<&str>)]) = match op.operation_id.as_deref() {
-        Some("createProduct") => (
-            "201",
-            &[
-                ("getProduct", "getProduct", Some("$response.body#/data/id")),
-                ("updateProduct", "updateProduct", Some("$response.body#/data/id")),
-                ("deleteProduct", "deleteProduct", Some("$response.body#/data/id")),
-            ],
-        ),
-        Some("listProducts") => ("200", &[("getProduct", "getProduct", Some("$response.body#/data/0/id"))]),
-        Some("addToCart") => (
-            "200",
-            &[
-                ("viewCart", "viewCart", None),
-                ("setCartQuantity", "setCartQuantity", Some("$request.body#/productId")),
-                ("removeFromCart", "removeFromCart", Some("$request.body#/productId")),
-            ],
-        ),
+    const PRODUCT_ID: Option<&str> = Some("$response.body#/data/id");
+    const LINE_ID: Option<&str> = Some("$request.body#/productId");
+    let (status, next): (&str, &[Next]) = match op.operation_id.as_deref() {
+        Some("createProduct") => {
+            ("201", &[("getProduct", PRODUCT_ID), ("updateProduct", PRODUCT_ID), ("deleteProduct", PRODUCT_ID)])
+        }
+        Some("listProducts") => ("200", &[("getProduct", Some("$response.body#/data/0/id"))]),
+        Some("addToCart") => ("200", &[("viewCart", None), ("setCartQuantity", LINE_ID), ("removeFromCart", LINE_ID)]),
         _ => return,
     };
     let Some(RefOr::T(response)) = op.responses.responses.get_mut(status) else { return };
-    for (name, operation, id) in follow {
+    for (operation, id) in next {
         let mut link = LinkBuilder::new().operation_id(*operation);
         if let Some(id) = id {
             let param = if operation.contains("Cart") { "productId" } else { "id" };
             link = link.parameter(param, *id);
         }
-        response.links.insert((*name).to_string(), RefOr::T(link.build()));
+        response.links.insert((*operation).to_string(), RefOr::T(link.build()));
     }
 }
 
