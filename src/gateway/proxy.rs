@@ -8,7 +8,6 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt;
 
 use super::auth::AuthCache;
 use super::idempotency::{self, Decision, Idempotency};
@@ -17,7 +16,7 @@ use super::routes::{self, Access, Effect, Service};
 use crate::http::caller::bearer;
 use crate::http::trust::{InternalKey, PROOF_HEADER};
 use crate::http::upstream::Upstream;
-use crate::http::{ApiError, BODY_LIMIT, USER_ID_HEADER, USER_ROLE_HEADER};
+use crate::http::{ApiError, USER_ID_HEADER, USER_ROLE_HEADER};
 
 pub struct Proxy {
     pub users: Upstream,
@@ -75,7 +74,7 @@ async fn forward_inner(proxy: &Proxy, req: Request) -> Result<Response, ApiError
         parts.headers.insert(USER_ROLE_HEADER, HeaderValue::from_static(role));
         parts.headers.insert(PROOF_HEADER, proof);
     }
-    let body = read_body(body).await?;
+    let body = crate::http::body::read(body).await?;
     let ticket = match (route.idempotent, idempotency::key_of(&parts.headers)?) {
         (true, Some(key)) => {
             let scope = caller.map_or_else(|| "anyone".to_string(), |user| user.to_string());
@@ -117,13 +116,4 @@ async fn forward_inner(proxy: &Proxy, req: Request) -> Result<Response, ApiError
         Some(ticket) => proxy.idempotency.end(ticket, response).await,
         None => response,
     })
-}
-
-async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
-    let limited = http_body_util::Limited::new(body, BODY_LIMIT);
-    match limited.collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::PayloadTooLarge),
-        Err(_) => Err(ApiError::MalformedJson("the body could not be read".into())),
-    }
 }

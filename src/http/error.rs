@@ -164,6 +164,15 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<super::body::BodyError> for ApiError {
+    fn from(e: super::body::BodyError) -> Self {
+        match e {
+            super::body::BodyError::TooLarge => ApiError::PayloadTooLarge,
+            super::body::BodyError::Unreadable => ApiError::MalformedJson("the body could not be read".into()),
+        }
+    }
+}
+
 impl From<PortError> for ApiError {
     fn from(e: PortError) -> Self {
         match e {

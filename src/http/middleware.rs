@@ -1,9 +1,10 @@
 //! The middleware every listener gets, from tower-http where it has the piece:
 //! the `Authorization` header kept out of logs, a request id kept or created
-//! and returned, a span per request, a JSON 500 for a handler that panics, the
-//! 1 MiB body limit, a bound on a whole request, and — last line of the error
-//! contract — any error a lower layer answered without our JSON shape (the
-//! router's 400 for a bad path, the limit's 413…) rewritten into it.
+//! and returned, a span per request, a JSON 500 for a handler that panics, a
+//! bound on a whole request, and — last line of the error contract — any error
+//! a lower layer answered without our JSON shape (the router's 400 for a bad
+//! path…) rewritten into it. (The 1 MiB body limit is `body::read`'s, where
+//! bodies are read.)
 
 use std::any::Any;
 use std::time::Duration;
@@ -13,14 +14,13 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use super::{ApiError, BODY_LIMIT, REQUEST_ID_HEADER};
+use super::{ApiError, REQUEST_ID_HEADER};
 
 /// Whether a listener's "served" lines are worth `info` (the public edge) or
 /// only `debug` (a service behind it, whose requests the edge already logs).
@@ -52,7 +52,6 @@ pub fn standard(router: Router, service: &'static str, edge: Edge, timeout: Dura
     // The last layer added is the outermost: read from the bottom up.
     router
         .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(axum::middleware::map_response(json_errors))
         .layer(CatchPanicLayer::custom(panic_response))

@@ -3,6 +3,7 @@
 //! identity, health routes, the standard middleware, and the `Upstream`
 //! through which one service calls another.
 
+pub mod body;
 pub mod caller;
 pub mod envelope;
 pub mod error;
