@@ -3,13 +3,12 @@
 use std::process::ExitCode;
 
 use agora::cli::{Cli, Command};
-use agora::config::Config;
+use agora::config::{Config, LogFormat};
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    agora::telemetry::init();
     let command = cli.command.unwrap_or(Command::Run);
     if let Command::Health { url } = &command {
         // Needs no configuration: a healthcheck must work wherever it runs.
@@ -28,6 +27,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    agora::telemetry::init(config.telemetry.log_format == LogFormat::Json);
     let result = match command {
         Command::Run => agora::runtime::run_all(config).await,
         Command::Serve { service } => agora::runtime::serve(config, service).await,

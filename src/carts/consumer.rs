@@ -27,6 +27,10 @@ use crate::contracts::product_events::{Deleted, EventType, ProductEvent};
 use crate::ports::cache::Cache;
 use crate::ports::events::{EventBus, EventConsumer, Message, PartitionLag, Record};
 use crate::ports::{PortError, Probe};
+use crate::telemetry::Metrics;
+use crate::telemetry::metrics::PartitionLabels;
+use crate::telemetry::trace::{self, TraceContext};
+use tracing::Instrument;
 
 /// Tries of an event that fails for a reason of its own, before it is dead-lettered.
 pub const TRIES: u32 = 3;
@@ -50,6 +54,7 @@ pub struct EventHandler {
     pub namespace: String,
     /// How long an invalidation keeps older writes out (the cache's TTL).
     pub cache_ttl: Duration,
+    pub metrics: Arc<Metrics>,
 }
 
 /// What handling an event did.
@@ -100,7 +105,27 @@ fn poison(e: serde_json::Error) -> HandleError {
 }
 
 impl EventHandler {
+    /// Handles `record`, continuing the trace its change started.
     pub async fn handle(&self, record: &Record) -> Result<Outcome, HandleError> {
+        let ctx = record
+            .header(trace::HEADER)
+            .and_then(TraceContext::parse)
+            .map_or_else(TraceContext::start, TraceContext::child);
+        let span = tracing::info_span!("event", trace_id = %ctx.trace_id(), partition = record.partition, offset = record.offset);
+        let outcome = ctx.scope(self.apply(record)).instrument(span).await?;
+        match outcome {
+            Outcome::Applied => {
+                self.metrics.events_applied.inc();
+            }
+            Outcome::Old => {
+                self.metrics.events_skipped_old.inc();
+            }
+            Outcome::Ignored => {}
+        }
+        Ok(outcome)
+    }
+
+    async fn apply(&self, record: &Record) -> Result<Outcome, HandleError> {
         let event: ProductEvent = serde_json::from_slice(&record.payload).map_err(poison)?;
         match event.event_type {
             EventType::ProductCreated => Ok(Outcome::Ignored),
@@ -269,6 +294,10 @@ impl ProductEventsConsumer {
                 return None;
             }
         };
+        for p in &backlog {
+            let lag = i64::try_from(p.lag()).unwrap_or(i64::MAX);
+            self.handler.metrics.consumer_lag.get_or_create(&PartitionLabels { partition: p.partition }).set(lag);
+        }
         match watchdog.observe(&backlog) {
             Verdict::Moving => {
                 self.health.set(None);
@@ -348,6 +377,7 @@ impl ProductEventsConsumer {
             match self.bus.publish_batch(&topic, std::slice::from_ref(&message)).await {
                 Ok(()) => {
                     tracing::error!(partition = record.partition, offset = record.offset, %why, %topic, "event dead-lettered");
+                    self.handler.metrics.events_dead_lettered.inc();
                     return true;
                 }
                 Err(e) => tracing::warn!(error = %e, %topic, "cannot dead-letter the event yet"),
@@ -470,6 +500,7 @@ mod tests {
                 cache: Arc::new(MemoryCache::new()),
                 namespace: "test".into(),
                 cache_ttl: Duration::from_secs(60),
+                metrics: Metrics::new(),
             },
             health: health.clone(),
             stall_after: Duration::from_secs(10),

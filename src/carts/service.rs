@@ -14,6 +14,7 @@ use crate::kernel::breaker::Breaker;
 use crate::kernel::validation::FieldError;
 use crate::ports::PortError;
 use crate::ports::cache::{Cache, Versioned};
+use crate::telemetry::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CartError {
@@ -55,6 +56,7 @@ pub struct CartService {
     namespace: String,
     /// Keeps requests from waiting on a cache that is down.
     cache_breaker: Breaker,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl CartService {
@@ -66,7 +68,13 @@ impl CartService {
         namespace: &str,
     ) -> Self {
         let cache_breaker = Breaker::new(1, Duration::from_secs(1));
-        CartService { store, cache, catalog, cache_ttl, namespace: namespace.to_string(), cache_breaker }
+        CartService { store, cache, catalog, cache_ttl, namespace: namespace.to_string(), cache_breaker, metrics: None }
+    }
+
+    /// Counts cache hits and misses in `metrics`.
+    pub fn observed(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub async fn view(&self, user: Uuid) -> Result<CartView, CartError> {
@@ -166,6 +174,9 @@ impl CartService {
                 }
                 None => misses.push(*id),
             }
+        }
+        if let Some(metrics) = &self.metrics {
+            Metrics::cache_lookup(&metrics.product_cache, found.len() as u64, misses.len() as u64);
         }
         if misses.is_empty() {
             return Ok(found);

@@ -47,6 +47,7 @@ pub struct Config {
     pub carts: CartsConfig,
     pub kafka: KafkaConfig,
     pub redis: RedisConfig,
+    pub telemetry: TelemetryConfig,
     pub demo: DemoConfig,
 }
 
@@ -121,6 +122,18 @@ pub struct KafkaConfig {
 pub struct RedisConfig {
     pub url: Option<String>,
     pub namespace: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TelemetryConfig {
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::ports::{TokenError, TokenValidator};
 use crate::kernel::identity::Identity;
 use crate::kernel::ttl::{PerEntryTtl, Timed};
+use crate::telemetry::Metrics;
 
 /// Bound on remembered tokens (each a few hundred bytes).
 const CAPACITY: u64 = 100_000;
@@ -40,6 +41,7 @@ pub struct AuthCache {
     logged_out: Cache<String, Timed<()>>,
     /// Users whose credentials changed through this gateway, and when.
     changed: Cache<Uuid, Timed<Instant>>,
+    metrics: Arc<Metrics>,
 }
 
 fn bounded<K, V>() -> Cache<K, Timed<V>>
@@ -51,13 +53,14 @@ where
 }
 
 impl AuthCache {
-    pub fn new(validator: Arc<dyn TokenValidator>, ttl_secs: u64) -> Self {
+    pub fn new(validator: Arc<dyn TokenValidator>, ttl_secs: u64, metrics: Arc<Metrics>) -> Self {
         AuthCache {
             validator,
             ttl: Duration::from_secs(ttl_secs),
             known: bounded(),
             logged_out: bounded(),
             changed: bounded(),
+            metrics,
         }
     }
 
@@ -72,10 +75,12 @@ impl AuthCache {
         }
         if let Some(known) = self.known.get(token) {
             if self.still_valid(token, &known.value.identity, known.value.asked_at) {
+                Metrics::cache_lookup(&self.metrics.auth_cache, 1, 0);
                 return Ok(known.value.identity);
             }
             self.known.invalidate(token);
         }
+        Metrics::cache_lookup(&self.metrics.auth_cache, 0, 1);
         let asked_at = Instant::now();
         let identity = self.validator.validate(token).await?;
         let ttl = self.ttl.min(until_expiry(token).unwrap_or_default());
@@ -166,7 +171,7 @@ mod tests {
         change: impl FnOnce(&AuthCache, &str, Uuid),
     ) -> (Result<Identity, TokenError>, Arc<Pausing>, Arc<AuthCache>, String) {
         let users = Arc::new(Pausing { user: Uuid::new_v4(), ..Default::default() });
-        let cache = Arc::new(AuthCache::new(users.clone(), 30));
+        let cache = Arc::new(AuthCache::new(users.clone(), 30, Metrics::new()));
         let token = token();
         let asking = {
             let (cache, token) = (cache.clone(), token.clone());

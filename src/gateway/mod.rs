@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::http::health::{self, Check, Lifecycle};
 use crate::http::trust::InternalKey;
 use crate::http::upstream::Upstream;
-use crate::http::{ApiError, Edge};
+use crate::http::{ApiError, Listener};
 use crate::ports::rate_limit::RateLimiter;
 
 /// Everything the gateway talks to, and the API documentation it serves.
@@ -50,6 +50,8 @@ pub struct GatewayDeps {
     pub docs: Router,
     /// The process's shutdown state, which `/ready` reports.
     pub lifecycle: Lifecycle,
+    /// This listener's name, bounds and metrics.
+    pub listener: Listener,
 }
 
 /// `namespace` prefixes the rate-limit keys (`<namespace>:ratelimit:<ip>`).
@@ -61,12 +63,13 @@ pub fn router(config: &Config, deps: GatewayDeps) -> Router {
         Check::new("products", Arc::new(deps.products.clone())),
         Check::new("carts", Arc::new(deps.carts.clone())),
     ];
-    let limits = Arc::new(rate_limit::Limits::new(config, deps.limiter, deps.fallback_limiter));
+    let metrics = deps.listener.metrics.clone();
+    let limits = Arc::new(rate_limit::Limits::new(config, deps.limiter, deps.fallback_limiter, metrics.clone()));
     let proxy = Arc::new(proxy::Proxy {
         users: deps.users,
         products: deps.products,
         carts: deps.carts,
-        auth: auth::AuthCache::new(deps.validator, config.gateway.auth_cache_ttl_secs),
+        auth: auth::AuthCache::new(deps.validator, config.gateway.auth_cache_ttl_secs, metrics),
         key: deps.key,
         idempotency: idempotency::Idempotency::new(
             deps.idempotency,
@@ -84,7 +87,7 @@ pub fn router(config: &Config, deps: GatewayDeps) -> Router {
     let router = limited
         .merge(health::routes(checks, deps.lifecycle))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
-    crate::http::middleware::standard(router, "gateway", Edge::Public, config.server.request_timeout())
+    crate::http::middleware::standard(router, deps.listener)
 }
 
 #[cfg(test)]
@@ -142,6 +145,12 @@ mod tests {
             key: InternalKey::new("test-secret-test-secret-test-secret"),
             docs: Router::new(),
             lifecycle: Lifecycle::default(),
+            listener: Listener {
+                service: "gateway",
+                edge: crate::http::Edge::Public,
+                timeout: Duration::from_secs(30),
+                metrics: crate::telemetry::Metrics::new(),
+            },
         };
         router(&crate::config::Config::default(), deps)
     }

@@ -14,6 +14,7 @@ use super::idempotency::{self, Decision, Idempotency};
 use super::ports::TokenError;
 use super::routes::{self, Access, Effect, Service};
 use crate::http::caller::bearer;
+use crate::http::middleware::RouteTemplate;
 use crate::http::trust::{InternalKey, PROOF_HEADER};
 use crate::http::upstream::Upstream;
 use crate::http::{ApiError, USER_ID_HEADER, USER_ROLE_HEADER};
@@ -38,10 +39,13 @@ const HOP_BY_HOP: [HeaderName; 6] = [
 ];
 
 pub async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
-    match forward_inner(&proxy, req).await {
+    let route = routes::template(req.uri().path()).unwrap_or("unmatched");
+    let mut response = match forward_inner(&proxy, req).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
-    }
+    };
+    response.extensions_mut().insert(RouteTemplate(route));
+    response
 }
 
 async fn forward_inner(proxy: &Proxy, req: Request) -> Result<Response, ApiError> {

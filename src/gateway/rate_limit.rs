@@ -11,7 +11,7 @@
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -25,6 +25,8 @@ use crate::http::ApiError;
 use crate::http::error::ceil_secs;
 use crate::kernel::breaker::Breaker;
 use crate::ports::rate_limit::{RateDecision, RateLimiter};
+use crate::telemetry::Metrics;
+use crate::telemetry::metrics::DecisionLabels;
 
 pub struct Limits {
     limiter: Arc<dyn RateLimiter>,
@@ -36,12 +38,16 @@ pub struct Limits {
     /// Whether the shared limiter is failing (so its outage is logged once).
     degraded: AtomicBool,
     breaker: Breaker,
-    /// Decisions made by the fallback.
-    pub fallback_decisions: AtomicU64,
+    metrics: Arc<Metrics>,
 }
 
 impl Limits {
-    pub fn new(config: &Config, limiter: Arc<dyn RateLimiter>, fallback: Arc<dyn RateLimiter>) -> Self {
+    pub fn new(
+        config: &Config,
+        limiter: Arc<dyn RateLimiter>,
+        fallback: Arc<dyn RateLimiter>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Limits {
             limiter,
             fallback,
@@ -51,12 +57,20 @@ impl Limits {
             namespace: config.redis.namespace.clone(),
             degraded: AtomicBool::new(false),
             breaker: Breaker::new(1, Duration::from_secs(1)),
-            fallback_decisions: AtomicU64::new(0),
+            metrics,
         }
     }
 
     /// The shared decision, or this instance's own while the shared one fails.
+    /// The decision, counted by which limiter made it.
     async fn decide(&self, key: &str) -> Result<RateDecision, ApiError> {
+        let (decision, limiter) = self.decide_by(key).await?;
+        let decided = if decision.allowed { "allowed" } else { "refused" };
+        self.metrics.rate_limit.get_or_create(&DecisionLabels { decision: decided, limiter }).inc();
+        Ok(decision)
+    }
+
+    async fn decide_by(&self, key: &str) -> Result<(RateDecision, &'static str), ApiError> {
         if let Some(admission) = self.breaker.admit() {
             match self.limiter.check(key, self.requests, self.window).await {
                 Ok(decision) => {
@@ -64,7 +78,7 @@ impl Limits {
                     if self.degraded.swap(false, Ordering::Relaxed) {
                         tracing::info!("the shared rate limiter answers again; per-instance limiting ends");
                     }
-                    return Ok(decision);
+                    return Ok((decision, "shared"));
                 }
                 Err(e) => {
                     admission.record(false);
@@ -74,8 +88,7 @@ impl Limits {
                 }
             }
         }
-        self.fallback_decisions.fetch_add(1, Ordering::Relaxed);
-        Ok(self.fallback.check(key, self.requests, self.window).await?)
+        Ok((self.fallback.check(key, self.requests, self.window).await?, "local"))
     }
 }
 

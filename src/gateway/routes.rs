@@ -37,6 +37,33 @@ pub struct Route {
     pub idempotent: bool,
 }
 
+/// The route of `path` as a template (for metrics: never an id), or `None`.
+pub fn template(path: &str) -> Option<&'static str> {
+    const EXACT: [&str; 9] = [
+        "/api/users/register",
+        "/api/users/login",
+        "/api/users/logout",
+        "/api/users/profile",
+        "/api/products",
+        "/api/products/batch",
+        "/api/cart",
+        "/api/cart/add",
+        "/api/cart/items",
+    ];
+    if let Some(known) = EXACT.iter().find(|t| **t == path) {
+        return Some(known);
+    }
+    let one_segment_under =
+        |prefix: &str| path.strip_prefix(prefix).is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+    if one_segment_under("/api/products/") {
+        Some("/api/products/{id}")
+    } else if one_segment_under("/api/cart/items/") {
+        Some("/api/cart/items/{productId}")
+    } else {
+        None
+    }
+}
+
 pub fn resolve(method: &Method, path: &str) -> Option<Route> {
     let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
     let idempotent =
@@ -84,6 +111,10 @@ mod tests {
         assert_eq!(r(Method::GET, "/api/cart"), Some((Service::Carts, Access::User)));
         assert_eq!(r(Method::GET, "/api/cartx"), None);
         assert_eq!(r(Method::GET, "/nope"), None);
+        assert_eq!(template("/api/products/0193"), Some("/api/products/{id}"));
+        assert_eq!(template("/api/products/batch"), Some("/api/products/batch"));
+        assert_eq!(template("/api/cart/items/x"), Some("/api/cart/items/{productId}"));
+        assert_eq!(template("/api/products/a/b"), None);
         assert_eq!(resolve(&Method::POST, "/api/users/logout").unwrap().effect, Effect::Logout);
         assert_eq!(resolve(&Method::PUT, "/api/users/profile").unwrap().effect, Effect::CredentialsChange);
         assert_eq!(resolve(&Method::GET, "/api/users/profile").unwrap().effect, Effect::None);

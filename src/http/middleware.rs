@@ -7,12 +7,15 @@
 //! bodies are read.)
 
 use std::any::Any;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -21,6 +24,9 @@ use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use super::{ApiError, REQUEST_ID_HEADER};
+use crate::telemetry::Metrics;
+use crate::telemetry::metrics::HttpLabels;
+use crate::telemetry::trace::{self, TraceContext};
 
 /// Whether a listener's "served" lines are worth `info` (the public edge) or
 /// only `debug` (a service behind it, whose requests the edge already logs).
@@ -30,14 +36,31 @@ pub enum Edge {
     Internal,
 }
 
-/// `router` with the whole stack; `service` names it in every span; a request
-/// (its body upload included) gets at most `timeout`.
-pub fn standard(router: Router, service: &'static str, edge: Edge, timeout: Duration) -> Router {
+/// What a listener is: its service's name (in every span and metric), whether
+/// it is the public edge, its bound on a request, and where it counts.
+#[derive(Clone)]
+pub struct Listener {
+    pub service: &'static str,
+    pub edge: Edge,
+    /// A request (its body upload included) gets at most this.
+    pub timeout: Duration,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The route of a request as a template, set by a handler that routes by
+/// itself (the gateway's proxy) for the metrics to read.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteTemplate(pub &'static str);
+
+/// `router` with the whole stack, and `GET /metrics`.
+pub fn standard(router: Router, listener: Listener) -> Router {
+    let Listener { service, edge, timeout, metrics } = listener;
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let trace = TraceLayer::new_for_http()
         .make_span_with(move |req: &Request<_>| {
             let id = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
-            tracing::info_span!("request", service, request_id = %id, method = %req.method(), path = %req.uri().path())
+            let trace_id = req.extensions().get::<TraceContext>().map(TraceContext::trace_id).unwrap_or_default();
+            tracing::info_span!("request", service, request_id = %id, trace_id = %trace_id, method = %req.method(), path = %req.uri().path())
         })
         .on_request(())
         .on_response(move |response: &Response<_>, latency: Duration, _: &Span| {
@@ -49,17 +72,65 @@ pub fn standard(router: Router, service: &'static str, edge: Edge, timeout: Dura
             }
         })
         .on_failure(());
+    let exposition = metrics.clone();
+    let router = router.route("/metrics", get(move || metrics_text(exposition.clone())));
     // The last layer added is the outermost: read from the bottom up.
     router
+        .layer(axum::middleware::from_fn_with_state((service, metrics), count))
         .layer(DefaultBodyLimit::disable())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(axum::middleware::map_response(json_errors))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(trace)
+        .layer(axum::middleware::from_fn_with_state(edge, trace_context))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(axum::middleware::map_request(drop_odd_request_id))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+}
+
+async fn metrics_text(metrics: Arc<Metrics>) -> Response {
+    let mut response = metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}
+
+/// Continues the caller's trace (or starts one at the public edge, or for a
+/// caller that sent none), as this hop: for the span, for the calls this
+/// request makes (the header it carries on), and for whatever reads the
+/// current context while it is handled.
+async fn trace_context(State(edge): State<Edge>, mut req: Request, next: Next) -> Response {
+    let incoming = req.headers().get(trace::HEADER).and_then(|v| v.to_str().ok()).and_then(TraceContext::parse);
+    let ctx = incoming.map_or_else(TraceContext::start, TraceContext::child);
+    if let Ok(value) = HeaderValue::from_str(&ctx.to_string()) {
+        req.headers_mut().insert(trace::HEADER, value);
+    }
+    req.extensions_mut().insert(ctx);
+    let mut response = ctx.scope(next.run(req)).await;
+    if edge == Edge::Public
+        && let Ok(value) = HeaderValue::from_str(&ctx.to_string())
+    {
+        response.headers_mut().insert(trace::HEADER, value);
+    }
+    response
+}
+
+/// `agora_http_requests_total` and `agora_http_request_duration_seconds`, by route template.
+async fn count(State((service, metrics)): State<(&'static str, Arc<Metrics>)>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_string();
+    let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    let response = next.run(req).await;
+    let route = matched
+        .or_else(|| response.extensions().get::<RouteTemplate>().map(|r| r.0.to_string()))
+        .unwrap_or_else(|| "unmatched".into());
+    let labels = HttpLabels { service, route, method, status: response.status().as_u16() };
+    metrics.http_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    metrics.http_requests.get_or_create(&labels).inc();
+    response
 }
 
 /// A request id we would not want in logs or headers is replaced by a fresh one.
@@ -108,6 +179,10 @@ mod tests {
 
     use super::*;
 
+    fn listener() -> Listener {
+        Listener { service: "test", edge: Edge::Internal, timeout: Duration::from_secs(5), metrics: Metrics::new() }
+    }
+
     async fn call(app: Router, req: Request<Body>) -> (StatusCode, serde_json::Value, axum::http::HeaderMap) {
         let response = app.oneshot(req).await.unwrap();
         let (parts, body) = response.into_parts();
@@ -125,9 +200,7 @@ mod tests {
                     v[1].to_string()
                 }),
             ),
-            "test",
-            Edge::Internal,
-            Duration::from_secs(5),
+            listener(),
         );
         let (status, json, _) = call(app, Request::get("/boom").body(Body::empty()).unwrap()).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -139,9 +212,7 @@ mod tests {
     async fn a_bare_rejection_becomes_the_json_error() {
         let app = standard(
             Router::new().route("/p/{id}", get(|axum::extract::Path(id): axum::extract::Path<String>| async { id })),
-            "test",
-            Edge::Internal,
-            Duration::from_secs(5),
+            listener(),
         );
         let (status, json, _) = call(app, Request::get("/p/%ff").body(Body::empty()).unwrap()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -151,8 +222,7 @@ mod tests {
 
     #[tokio::test]
     async fn request_ids_are_kept_when_sane_and_made_otherwise() {
-        let app =
-            standard(Router::new().route("/", get(|| async { "ok" })), "test", Edge::Internal, Duration::from_secs(5));
+        let app = standard(Router::new().route("/", get(|| async { "ok" })), listener());
         let kept = app.clone().oneshot(Request::get("/").header("x-request-id", "abc-1").body(Body::empty()).unwrap());
         assert_eq!(kept.await.unwrap().headers()["x-request-id"], "abc-1");
         let odd = Request::get("/").header("x-request-id", "a b").body(Body::empty()).unwrap();

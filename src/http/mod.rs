@@ -13,14 +13,12 @@ pub mod middleware;
 pub mod trust;
 pub mod upstream;
 
-use std::time::Duration;
-
 use axum::Router;
 
 pub use envelope::{Created, Data, Listing, Meta};
 pub use error::ApiError;
 pub use json::JsonBody;
-pub use middleware::Edge;
+pub use middleware::{Edge, Listener};
 
 /// Largest request body any route accepts.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -31,10 +29,10 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// A service's router as it is served: JSON 404/405, identity trusted only
 /// with the gateway's proof, and the standard middleware.
-pub fn service(router: Router, name: &'static str, key: trust::InternalKey, request_timeout: Duration) -> Router {
+pub fn service(router: Router, key: trust::InternalKey, listener: Listener) -> Router {
     let router = router
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(key, trust::require_proof));
-    middleware::standard(router, name, Edge::Internal, request_timeout)
+    middleware::standard(router, listener)
 }

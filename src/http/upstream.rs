@@ -20,6 +20,9 @@ use tower::{ServiceBuilder, ServiceExt};
 use super::ApiError;
 use crate::kernel::breaker::Breaker;
 use crate::ports::PortError;
+use crate::telemetry::Metrics;
+use crate::telemetry::metrics::UpstreamLabels;
+use crate::telemetry::trace::{self, TraceContext};
 
 type Inner = BoxCloneSyncService<Request<Body>, Response<Body>, UpstreamError>;
 
@@ -60,6 +63,7 @@ pub struct Upstream {
     service: Inner,
     timeout: Duration,
     breaker: Arc<Breaker>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Upstream {
@@ -69,7 +73,7 @@ impl Upstream {
             .map_err(|never: Infallible| match never {})
             .service(router.into_service::<Body>())
             .map_response(|r: Response<Body>| r);
-        Upstream { name, service: BoxCloneSyncService::new(service), timeout, breaker: Arc::default() }
+        Upstream { name, service: BoxCloneSyncService::new(service), timeout, breaker: Arc::default(), metrics: None }
     }
 
     /// A service at `base_url` (`http://host:port`), over pooled HTTP/1 connections.
@@ -101,7 +105,20 @@ impl Upstream {
                 Ok::<_, UpstreamError>(response.map(Body::new))
             }
         });
-        Ok(Upstream { name, service: BoxCloneSyncService::new(service), timeout, breaker: Arc::default() })
+        Ok(Upstream {
+            name,
+            service: BoxCloneSyncService::new(service),
+            timeout,
+            breaker: Arc::default(),
+            metrics: None,
+        })
+    }
+
+    /// Counts this upstream's failures and circuit state in `metrics`.
+    pub fn observed(mut self, metrics: Arc<Metrics>) -> Self {
+        metrics.set_circuit(self.name, self.breaker.state());
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn name(&self) -> &'static str {
@@ -115,12 +132,28 @@ impl Upstream {
 
     /// Runs `call` within the timeout, through the breaker.
     async fn guarded<T>(&self, call: impl Future<Output = Result<T, UpstreamError>>) -> Result<T, UpstreamError> {
-        let admission = self.breaker.admit().ok_or(UpstreamError::CircuitOpen(self.name))?;
-        let result = match tokio::time::timeout(self.timeout, call).await {
-            Ok(result) => result,
-            Err(_) => Err(UpstreamError::Timeout(self.name)),
+        let result = match self.breaker.admit() {
+            None => Err(UpstreamError::CircuitOpen(self.name)),
+            Some(admission) => {
+                let result = match tokio::time::timeout(self.timeout, call).await {
+                    Ok(result) => result,
+                    Err(_) => Err(UpstreamError::Timeout(self.name)),
+                };
+                admission.record(result.is_ok());
+                result
+            }
         };
-        admission.record(result.is_ok());
+        if let Some(metrics) = &self.metrics {
+            if let Err(e) = &result {
+                let kind = match e {
+                    UpstreamError::Unavailable(..) => "unavailable",
+                    UpstreamError::Timeout(_) => "timeout",
+                    UpstreamError::CircuitOpen(_) => "circuit_open",
+                };
+                metrics.upstream_errors.get_or_create(&UpstreamLabels { upstream: self.name, kind }).inc();
+            }
+            metrics.set_circuit(self.name, self.breaker.state());
+        }
         result
     }
 
@@ -140,6 +173,12 @@ impl Upstream {
         let mut builder = Request::builder().method(method).uri(path);
         if let Some(h) = builder.headers_mut() {
             *h = headers;
+            // The call is a hop of the trace being handled.
+            if let Some(ctx) = TraceContext::current()
+                && let Ok(v) = header::HeaderValue::from_str(&ctx.child().to_string())
+            {
+                h.insert(trace::HEADER, v);
+            }
             if body.is_some() {
                 h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
             }

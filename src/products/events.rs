@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::domain::Product;
 use super::ports::OutboxEvent;
 use crate::contracts::product_events::{Deleted, EventType, ProductEvent};
+use crate::telemetry::trace::{self, TraceContext};
 
 /// A created or updated product, whole.
 pub fn changed(event_type: EventType, product: &Product) -> ProductEvent {
@@ -30,13 +31,15 @@ pub fn deleted(product: &Product, at: DateTime<Utc>) -> ProductEvent {
     }
 }
 
-/// The outbox row carrying `event`, keyed by the product id.
+/// The outbox row carrying `event`, keyed by the product id, with the trace
+/// context of the request that made the change (so the consumer continues it).
 pub fn to_outbox(event: &ProductEvent, product_id: Uuid) -> OutboxEvent {
+    let headers = TraceContext::current().map(|ctx| vec![(trace::HEADER.to_string(), ctx.child().to_string())]);
     OutboxEvent {
         id: event.event_id,
         key: product_id.to_string(),
         payload: serde_json::to_vec(event).unwrap_or_default(),
-        headers: Vec::new(),
+        headers: headers.unwrap_or_default(),
         created_at: event.occurred_at,
     }
 }

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::ports::Outbox;
 use crate::ports::PortError;
 use crate::ports::events::{EventBus, Message};
+use crate::telemetry::Metrics;
 
 /// Events claimed and published at once.
 pub const BATCH: usize = 500;
@@ -35,6 +36,7 @@ pub struct OutboxRelay {
     pub interval: Duration,
     /// This relay's name on its leases.
     pub owner: String,
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl OutboxRelay {
@@ -45,13 +47,22 @@ impl OutboxRelay {
         wake: Arc<Notify>,
         interval: Duration,
     ) -> Self {
-        OutboxRelay {
-            outbox,
-            bus,
-            topic: topic.to_string(),
-            wake,
-            interval,
-            owner: format!("relay-{}", Uuid::new_v4()),
+        let owner = format!("relay-{}", Uuid::new_v4());
+        OutboxRelay { outbox, bus, topic: topic.to_string(), wake, interval, owner, metrics: None }
+    }
+
+    /// Counts what it publishes, and the backlog it leaves, in `metrics`.
+    pub fn observed(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The backlog, for the metrics (once per round of the relay).
+    async fn observe_backlog(&self) {
+        if let Some(metrics) = &self.metrics
+            && let Ok(pending) = self.outbox.pending().await
+        {
+            metrics.outbox_pending.set(i64::try_from(pending).unwrap_or(i64::MAX));
         }
     }
 
@@ -60,6 +71,7 @@ impl OutboxRelay {
             if let Err(e) = self.drain().await {
                 tracing::warn!(error = %e, "outbox relay: publishing failed, will retry");
             }
+            self.observe_backlog().await;
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = self.wake.notified() => {}
@@ -100,6 +112,9 @@ impl OutboxRelay {
                 let ids: Vec<Uuid> = batch[..sent].iter().map(|e| e.id).collect();
                 self.outbox.mark_sent(&ids).await?;
                 published += sent;
+                if let Some(metrics) = &self.metrics {
+                    metrics.events_published.inc_by(sent as u64);
+                }
             }
             if let Some(e) = failure {
                 return Err(e);

@@ -7,11 +7,10 @@ use std::time::Duration;
 use super::adapters::Adapters;
 use super::server::{Limits, Server, bind};
 use super::tasks::{ConsumerSlot, Task};
-use super::wiring::{self, Upstreams};
+use super::wiring::{self, Process, Upstreams};
 use super::{ALL_SERVICES, upstream_timeout};
 use crate::carts::consumer::EventHandler;
 use crate::config::Config;
-use crate::http::health::Lifecycle;
 use crate::http::upstream::Upstream;
 
 pub struct App {
@@ -32,21 +31,21 @@ impl App {
 
     pub async fn start_with(config: Config, adapters: Adapters) -> anyhow::Result<App> {
         let timeout = upstream_timeout(&config);
-        let lifecycle = Lifecycle::default();
-        let users =
-            Upstream::in_process("users service", wiring::users(&config, &adapters, &lifecycle).await?, timeout);
-        let (products_router, relay) = wiring::products(&config, &adapters, &lifecycle).await?;
-        let products = Upstream::in_process("products service", products_router, timeout);
-        let built = wiring::carts(&config, &adapters, products.clone(), &lifecycle);
-        let carts = Upstream::in_process("carts service", built.router, timeout);
+        let process = Process::new();
+        let upstream = |name, router| Upstream::in_process(name, router, timeout).observed(process.metrics.clone());
+        let users = upstream("users service", wiring::users(&config, &adapters, &process).await?);
+        let (products_router, relay) = wiring::products(&config, &adapters, &process).await?;
+        let products = upstream("products service", products_router);
+        let built = wiring::carts(&config, &adapters, products.clone(), &process);
+        let carts = upstream("carts service", built.router);
         let cart_events = built.events;
-        let router = wiring::gateway(&config, &adapters, Upstreams { users, products, carts }, &lifecycle);
+        let router = wiring::gateway(&config, &adapters, Upstreams { users, products, carts }, &process);
         let listener = bind(config.gateway.listen, "gateway").await?;
         let relay = Task::spawn(|cancel| relay.run(cancel));
         let consumer = ConsumerSlot::new(&config, adapters.bus.clone(), cart_events.clone(), built.health);
         consumer.start().await;
         let limits = Limits::new(&config.server, Duration::from_secs(config.gateway.shutdown_grace_secs));
-        let server = Server::spawn(listener, router, limits, lifecycle)?;
+        let server = Server::spawn(listener, router, limits, process.lifecycle.clone())?;
         Ok(App { addr: server.addr, adapters, cart_events, server, relay, consumer })
     }
 

@@ -22,10 +22,9 @@ pub use adapters::Adapters;
 pub use app::App;
 use server::{Limits, Server, bind, shutdown_signal};
 use tasks::{ConsumerSlot, Task};
-use wiring::Upstreams;
+use wiring::{Process, Upstreams};
 
 use crate::config::Config;
-use crate::http::health::Lifecycle;
 use crate::http::upstream::Upstream;
 
 /// The parts of the system a process can run.
@@ -62,8 +61,12 @@ pub async fn run_all(config: Config) -> anyhow::Result<()> {
 pub async fn serve(config: Config, which: ServiceName) -> anyhow::Result<()> {
     let adapters = Adapters::connect(&config, &[which]).await?;
     let timeout = upstream_timeout(&config);
-    let http = |name, url: String| Upstream::http(name, &url, timeout).with_context(|| format!("{name} URL"));
-    let lifecycle = Lifecycle::default();
+    let process = Process::new();
+    let http = |name, url: String| {
+        Upstream::http(name, &url, timeout)
+            .map(|u| u.observed(process.metrics.clone()))
+            .with_context(|| format!("{name} URL"))
+    };
     let mut background: Vec<Task> = Vec::new();
     let mut consumer = None;
     let (name, listen, router) = match which {
@@ -73,17 +76,17 @@ pub async fn serve(config: Config, which: ServiceName) -> anyhow::Result<()> {
                 products: http("products service", config.products_url())?,
                 carts: http("carts service", config.carts_url())?,
             };
-            ("gateway", config.gateway.listen, wiring::gateway(&config, &adapters, upstreams, &lifecycle))
+            ("gateway", config.gateway.listen, wiring::gateway(&config, &adapters, upstreams, &process))
         }
-        ServiceName::Users => ("users", config.users.listen, wiring::users(&config, &adapters, &lifecycle).await?),
+        ServiceName::Users => ("users", config.users.listen, wiring::users(&config, &adapters, &process).await?),
         ServiceName::Products => {
-            let (router, relay) = wiring::products(&config, &adapters, &lifecycle).await?;
+            let (router, relay) = wiring::products(&config, &adapters, &process).await?;
             background.push(Task::spawn(|cancel| relay.run(cancel)));
             ("products", config.products.listen, router)
         }
         ServiceName::Carts => {
             let products = http("products service", config.products_url())?;
-            let built = wiring::carts(&config, &adapters, products, &lifecycle);
+            let built = wiring::carts(&config, &adapters, products, &process);
             let slot = ConsumerSlot::new(&config, adapters.bus.clone(), built.events, built.health);
             slot.start().await;
             consumer = Some(slot);
@@ -94,7 +97,7 @@ pub async fn serve(config: Config, which: ServiceName) -> anyhow::Result<()> {
         tracing::warn!("kafka.brokers is unset: events stay inside this process and reach no other service");
     }
     let limits = Limits::new(&config.server, Duration::from_secs(config.gateway.shutdown_grace_secs));
-    let server = Server::spawn(bind(listen, name).await?, router, limits, lifecycle)?;
+    let server = Server::spawn(bind(listen, name).await?, router, limits, process.lifecycle.clone())?;
     println!("Agora {name} service listening on http://{}", server.addr);
     shutdown_signal().await;
     server.stop().await;

@@ -1,6 +1,7 @@
 //! Each service built on its adapters, the way every runtime builds it: the
 //! all-in-one `App` and `agora serve` call these, so a service is wired once.
-//! `lifecycle` is the process's shutdown state, which each `/ready` reports.
+//! A `Process` is what the services of one process share: their shutdown
+//! state and their metrics.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,22 +20,48 @@ use crate::gateway::{self, GatewayDeps};
 use crate::http::health::{self, Check, Lifecycle};
 use crate::http::trust::InternalKey;
 use crate::http::upstream::Upstream;
+use crate::http::{Edge, Listener};
 use crate::ports::events::EventBus;
 use crate::products::relay::OutboxRelay;
 use crate::products::{self, ProductService};
+use crate::telemetry::Metrics;
 use crate::users::password::PasswordHasher;
 use crate::users::tokens::TokenIssuer;
 use crate::users::{self, UserService};
 
+/// What every service of a process shares: its shutdown state (which each
+/// `/ready` reports) and its metrics.
+#[derive(Clone)]
+pub struct Process {
+    pub lifecycle: Lifecycle,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Process {
+    pub fn new() -> Self {
+        Process { lifecycle: Lifecycle::default(), metrics: Metrics::new() }
+    }
+
+    fn listener(&self, config: &Config, service: &'static str, edge: Edge) -> Listener {
+        Listener { service, edge, timeout: config.server.request_timeout(), metrics: self.metrics.clone() }
+    }
+}
+
+impl Default for Process {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A service's routes as served: its health routes added, identity checked, the standard middleware.
-fn served(config: &Config, name: &'static str, routes: Router, checks: Vec<Check>, lifecycle: &Lifecycle) -> Router {
+fn served(config: &Config, name: &'static str, routes: Router, checks: Vec<Check>, process: &Process) -> Router {
     let key = InternalKey::new(config.internal.secret.expose());
-    let routes = routes.merge(health::routes(checks, lifecycle.clone()));
-    crate::http::service(routes, name, key, config.server.request_timeout())
+    let routes = routes.merge(health::routes(checks, process.lifecycle.clone()));
+    crate::http::service(routes, key, process.listener(config, name, Edge::Internal))
 }
 
 /// The users service's router, with the configured admin in place.
-pub async fn users(config: &Config, adapters: &Adapters, lifecycle: &Lifecycle) -> anyhow::Result<Router> {
+pub async fn users(config: &Config, adapters: &Adapters, process: &Process) -> anyhow::Result<Router> {
     let tokens = TokenIssuer::new(config.users.jwt_secret.expose().as_bytes(), config.users.token_ttl_secs);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let service = UserService::new(adapters.users.clone(), tokens, PasswordHasher::new(cores)).await?;
@@ -43,7 +70,7 @@ pub async fn users(config: &Config, adapters: &Adapters, lifecycle: &Lifecycle) 
         .await
         .map_err(|e| anyhow::anyhow!("users: cannot set up the admin account: {e}"))?;
     let checks = vec![Check::new("user_store", adapters.users.clone())];
-    Ok(served(config, "users", users::http::router(Arc::new(service)), checks, lifecycle))
+    Ok(served(config, "users", users::http::router(Arc::new(service)), checks, process))
 }
 
 /// The products service's router and its outbox relay (not yet running).
@@ -51,7 +78,7 @@ pub async fn users(config: &Config, adapters: &Adapters, lifecycle: &Lifecycle) 
 pub async fn products(
     config: &Config,
     adapters: &Adapters,
-    lifecycle: &Lifecycle,
+    process: &Process,
 ) -> anyhow::Result<(Router, OutboxRelay)> {
     let wake = Arc::new(Notify::new());
     let service = Arc::new(ProductService::new(adapters.products.clone(), wake.clone()));
@@ -62,13 +89,14 @@ pub async fn products(
         }
     }
     let interval = Duration::from_millis(config.products.relay_interval_ms.max(10));
-    let relay = OutboxRelay::new(adapters.outbox.clone(), adapters.bus.clone(), &config.kafka.topic, wake, interval);
+    let relay = OutboxRelay::new(adapters.outbox.clone(), adapters.bus.clone(), &config.kafka.topic, wake, interval)
+        .observed(process.metrics.clone());
     let checks = vec![
         Check::new("product_store", adapters.products.clone()),
         Check::new("outbox", adapters.outbox.clone()),
         Check::new("event_bus", adapters.bus.clone()),
     ];
-    Ok((served(config, "products", products::http::router(service), checks, lifecycle), relay))
+    Ok((served(config, "products", products::http::router(service), checks, process), relay))
 }
 
 /// The carts service as built: its router, its event handling, and the
@@ -80,16 +108,18 @@ pub struct Carts {
 }
 
 /// The carts service; it reads the catalogue from the products service at `products`.
-pub fn carts(config: &Config, adapters: &Adapters, products: Upstream, lifecycle: &Lifecycle) -> Carts {
+pub fn carts(config: &Config, adapters: &Adapters, products: Upstream, process: &Process) -> Carts {
     let catalog: Arc<dyn ProductCatalog> = Arc::new(HttpProductCatalog::new(products));
     let ttl = Duration::from_secs(config.carts.product_cache_ttl_secs);
     let service =
-        CartService::new(adapters.carts.clone(), adapters.cache.clone(), catalog.clone(), ttl, &config.redis.namespace);
+        CartService::new(adapters.carts.clone(), adapters.cache.clone(), catalog.clone(), ttl, &config.redis.namespace)
+            .observed(process.metrics.clone());
     let handler = EventHandler {
         store: adapters.carts.clone(),
         cache: adapters.cache.clone(),
         namespace: config.redis.namespace.clone(),
         cache_ttl: ttl,
+        metrics: process.metrics.clone(),
     };
     let health = ConsumerHealth::default();
     let checks = vec![
@@ -100,7 +130,7 @@ pub fn carts(config: &Config, adapters: &Adapters, products: Upstream, lifecycle
         Check::new("catalog", catalog),
         Check::new("consumer", Arc::new(health.clone())),
     ];
-    let router = served(config, "carts", carts::http::router(Arc::new(service)), checks, lifecycle);
+    let router = served(config, "carts", carts::http::router(Arc::new(service)), checks, process);
     Carts { router, events: handler, health }
 }
 
@@ -131,7 +161,7 @@ pub struct Upstreams {
 }
 
 /// The gateway's router in front of `upstreams`.
-pub fn gateway(config: &Config, adapters: &Adapters, upstreams: Upstreams, lifecycle: &Lifecycle) -> Router {
+pub fn gateway(config: &Config, adapters: &Adapters, upstreams: Upstreams, process: &Process) -> Router {
     let deps = GatewayDeps {
         validator: Arc::new(HttpTokenValidator::new(upstreams.users.clone())),
         users: upstreams.users,
@@ -143,7 +173,8 @@ pub fn gateway(config: &Config, adapters: &Adapters, upstreams: Upstreams, lifec
         fallback_idempotency: Arc::new(MemoryIdempotencyStore::new()),
         key: InternalKey::new(config.internal.secret.expose()),
         docs: crate::openapi::routes(),
-        lifecycle: lifecycle.clone(),
+        lifecycle: process.lifecycle.clone(),
+        listener: process.listener(config, "gateway", Edge::Public),
     };
     gateway::router(config, deps)
 }

@@ -112,7 +112,7 @@ pub fn test_config() -> Config {
     config.products.relay_interval_ms = 50;
     config.server.drain_delay_ms = 0;
     if std::env::var_os("TEST_LOG").is_some() {
-        agora::telemetry::init();
+        agora::telemetry::init(false);
     }
     config
 }
@@ -148,6 +148,7 @@ pub async fn spawn_processes(config: Config) -> TestApp {
         cache: adapters.cache.clone(),
         namespace: config.redis.namespace.clone(),
         cache_ttl: Duration::from_secs(config.carts.product_cache_ttl_secs),
+        metrics: agora::telemetry::Metrics::new(),
     };
     let addr = processes.gateway;
     TestApp { addr, app: Backend { adapters, cart_events, system: System::Processes(processes) }, config, client }

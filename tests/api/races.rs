@@ -97,8 +97,13 @@ fn rig(store: Arc<dyn CartStore>, cache: Arc<dyn Cache>, product: ProductSnapsho
         paused: Mutex::new(false),
     });
     let service = Arc::new(CartService::new(store.clone(), cache.clone(), catalog.clone(), TTL, &namespace));
-    let handler =
-        EventHandler { store: store.clone(), cache: cache.clone(), namespace: namespace.clone(), cache_ttl: TTL };
+    let handler = EventHandler {
+        store: store.clone(),
+        cache: cache.clone(),
+        namespace: namespace.clone(),
+        cache_ttl: TTL,
+        metrics: agora::telemetry::Metrics::new(),
+    };
     Rig { service, handler, catalog, store, cache, namespace }
 }
 

@@ -48,8 +48,9 @@ impl Workload {
         let mut cart_item = Vec::with_capacity(seed.products.len());
         let mut add_body = Vec::with_capacity(seed.products.len());
         for id in &seed.products {
-            product.push(target.path(&format!("/api/products/{id}"))?);
-            cart_item.push(target.path(&format!("/api/cart/items/{id}"))?);
+            let text = id.as_str().map_or_else(|| id.to_string(), str::to_string);
+            product.push(target.path(&format!("/api/products/{text}"))?);
+            cart_item.push(target.path(&format!("/api/cart/items/{text}"))?);
             add_body.push(Bytes::from(serde_json::json!({"productId": id, "quantity": 1}).to_string()));
         }
         let auth = seed

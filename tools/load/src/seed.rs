@@ -25,7 +25,8 @@ const USER_PASSWORD: &str = "load-test-password";
 pub struct Seed {
     pub run_id: String,
     /// Product ids.
-    pub products: Vec<String>,
+    /// Product ids as the server gave them (a string or a number).
+    pub products: Vec<Value>,
     pub users: Vec<SeedUser>,
 }
 
@@ -87,9 +88,10 @@ pub async fn seed(api: &Api, plan: &SeedPlan<'_>) -> anyhow::Result<Seed> {
                 .call(Method::POST, "/api/products", Some(&token), Bytes::from(body))
                 .await?
                 .data(StatusCode::CREATED, "create product")?;
+            // Agora's ids are strings (UUIDs); other servers of the contract may use numbers.
             data.get("id")
-                .and_then(Value::as_str)
-                .map(str::to_string)
+                .filter(|id| id.is_string() || id.is_number())
+                .cloned()
                 .ok_or_else(|| anyhow!("product without id: {data}"))
         }
     })
