@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use agora::cli::{Cli, Command};
 use agora::config::{Config, LogFormat};
+use agora::telemetry::Export;
 use clap::Parser;
 
 #[tokio::main]
@@ -27,7 +28,18 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    agora::telemetry::init(config.telemetry.log_format == LogFormat::Json);
+    let service = match &command {
+        Command::Serve { service } => {
+            use clap::ValueEnum;
+            service.to_possible_value().map_or_else(|| "agora".into(), |v| format!("agora-{}", v.get_name()))
+        }
+        _ => "agora".into(),
+    };
+    let export = config.otlp_endpoint().map(|endpoint| Export { endpoint, service: &service });
+    if let Err(e) = agora::telemetry::init(config.telemetry.log_format == LogFormat::Json, export) {
+        eprintln!("agora: {e}");
+        return ExitCode::from(2);
+    }
     let result = match command {
         Command::Run => agora::runtime::run_all(config).await,
         Command::Serve { service } => agora::runtime::serve(config, service).await,
@@ -35,6 +47,7 @@ async fn main() -> ExitCode {
         Command::Config => toml::to_string_pretty(&config.redacted()).map(|text| print!("{text}")).map_err(Into::into),
         Command::Health { .. } => Ok(()),
     };
+    agora::telemetry::otlp::flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

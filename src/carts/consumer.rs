@@ -29,6 +29,7 @@ use crate::ports::events::{EventBus, EventConsumer, Message, PartitionLag, Recor
 use crate::ports::{PortError, Probe};
 use crate::telemetry::Metrics;
 use crate::telemetry::metrics::PartitionLabels;
+use crate::telemetry::otlp;
 use crate::telemetry::trace::{self, TraceContext};
 use tracing::Instrument;
 
@@ -107,12 +108,20 @@ fn poison(e: serde_json::Error) -> HandleError {
 impl EventHandler {
     /// Handles `record`, continuing the trace its change started.
     pub async fn handle(&self, record: &Record) -> Result<Outcome, HandleError> {
-        let ctx = record
-            .header(trace::HEADER)
-            .and_then(TraceContext::parse)
-            .map_or_else(TraceContext::start, TraceContext::child);
-        let span = tracing::info_span!("event", trace_id = %ctx.trace_id(), partition = record.partition, offset = record.offset);
-        let outcome = ctx.scope(self.apply(record)).instrument(span).await?;
+        let caller = record.header(trace::HEADER).and_then(TraceContext::parse);
+        let request_id: Option<Arc<str>> = record.header(trace::REQUEST_ID_HEADER).map(Arc::from);
+        let span = tracing::info_span!(
+            "event",
+            request_id = %request_id.as_deref().unwrap_or_default(),
+            trace_id = tracing::field::Empty,
+            partition = record.partition,
+            offset = record.offset,
+        );
+        let ctx = otlp::hop(&span, caller);
+        span.record("trace_id", tracing::field::display(ctx.trace_id()));
+        let outcome = ctx.scope(request_id, self.apply(record)).instrument(span.clone()).await?;
+        // Logged in the event's span so the line carries the change's trace id.
+        span.in_scope(|| tracing::debug!(key = %record.key, outcome = outcome.as_str(), "event handled"));
         match outcome {
             Outcome::Applied => {
                 self.metrics.events_applied.inc();
@@ -335,16 +344,7 @@ impl ProductEventsConsumer {
         let mut tries = 0;
         loop {
             let why = match self.handler.handle(record).await {
-                Ok(outcome) => {
-                    tracing::debug!(
-                        partition = record.partition,
-                        offset = record.offset,
-                        key = %record.key,
-                        outcome = outcome.as_str(),
-                        "event handled"
-                    );
-                    return true;
-                }
+                Ok(_) => return true,
                 Err(HandleError::Unavailable(e)) => {
                     tracing::warn!(error = %e, "event handling waits for a dependency");
                     None

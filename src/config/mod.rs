@@ -127,6 +127,8 @@ pub struct RedisConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TelemetryConfig {
     pub log_format: LogFormat,
+    /// An OTLP/HTTP collector (e.g. `http://jaeger:4318`): spans are exported there when set.
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,6 +230,12 @@ impl Config {
         if self.users.token_ttl_secs == 0 {
             return invalid("users.token_ttl_secs must be at least 1".into());
         }
+        if let Some(endpoint) = self.otlp_endpoint()
+            && !endpoint.starts_with("http://")
+        {
+            // The exporter's HTTP client is built without TLS, like every client here.
+            return invalid(format!("telemetry.otlp_endpoint must be an http:// URL, not {endpoint:?}"));
+        }
         let real = self.real_adapters();
         if !real.is_empty() {
             for (key, value, demo) in [
@@ -255,6 +263,11 @@ impl Config {
             }
         }
         c
+    }
+
+    /// The OTLP collector spans go to, if export is on.
+    pub fn otlp_endpoint(&self) -> Option<&str> {
+        urls::configured(&self.telemetry.otlp_endpoint)
     }
 
     pub fn users_url(&self) -> String {

@@ -21,19 +21,23 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-use tracing::Span;
+use tracing::{Instrument, Span};
 
 use super::{ApiError, REQUEST_ID_HEADER};
 use crate::telemetry::Metrics;
-use crate::telemetry::metrics::HttpLabels;
+use crate::telemetry::metrics::{HttpLabels, interned, method_label};
+use crate::telemetry::otlp;
 use crate::telemetry::trace::{self, TraceContext};
 
-/// Whether a listener's "served" lines are worth `info` (the public edge) or
-/// only `debug` (a service behind it, whose requests the edge already logs).
+/// Where a router sits. The public edge logs what it serves at `info`; a
+/// service behind it only at `debug` (the edge already logs the request). A
+/// service called in the gateway's own process gets only its span, its
+/// metrics and its own routes: the gateway's stack already did the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Edge {
     Public,
     Internal,
+    InProcess,
 }
 
 /// What a listener is: its service's name (in every span and metric), whether
@@ -56,34 +60,34 @@ pub struct RouteTemplate(pub &'static str);
 pub fn standard(router: Router, listener: Listener) -> Router {
     let Listener { service, edge, timeout, metrics } = listener;
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    // The request's span is `traced`'s; the trace layer logs what it served in it.
     let trace = TraceLayer::new_for_http()
-        .make_span_with(move |req: &Request<_>| {
-            let id = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
-            let trace_id = req.extensions().get::<TraceContext>().map(TraceContext::trace_id).unwrap_or_default();
-            tracing::info_span!("request", service, request_id = %id, trace_id = %trace_id, method = %req.method(), path = %req.uri().path())
-        })
+        .make_span_with(|_: &Request<_>| Span::current())
         .on_request(())
         .on_response(move |response: &Response<_>, latency: Duration, _: &Span| {
             let status = response.status().as_u16();
             let ms = latency.as_secs_f64() * 1000.0;
             match edge {
                 Edge::Public => tracing::info!(status, ms, "served"),
-                Edge::Internal => tracing::debug!(status, ms, "served"),
+                Edge::Internal | Edge::InProcess => tracing::debug!(status, ms, "served"),
             }
         })
         .on_failure(());
-    let exposition = metrics.clone();
-    let router = router.route("/metrics", get(move || metrics_text(exposition.clone())));
+    let counted = router.layer(axum::middleware::from_fn_with_state((service, metrics.clone()), count));
+    if edge == Edge::InProcess {
+        return counted.layer(trace).layer(axum::middleware::from_fn_with_state((service, edge), traced));
+    }
+    let exposition = metrics;
     // The last layer added is the outermost: read from the bottom up.
-    router
-        .layer(axum::middleware::from_fn_with_state((service, metrics), count))
+    counted
+        .route("/metrics", get(move || metrics_text(exposition.clone())))
         .layer(DefaultBodyLimit::disable())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(axum::middleware::map_response(json_errors))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(trace)
-        .layer(axum::middleware::from_fn_with_state(edge, trace_context))
+        .layer(axum::middleware::from_fn_with_state((service, edge), traced))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(axum::middleware::map_request(drop_odd_request_id))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
@@ -98,18 +102,33 @@ async fn metrics_text(metrics: Arc<Metrics>) -> Response {
     response
 }
 
-/// Continues the caller's trace (or starts one at the public edge, or for a
-/// caller that sent none), as this hop: for the span, for the calls this
-/// request makes (the header it carries on), and for whatever reads the
-/// current context while it is handled.
-async fn trace_context(State(edge): State<Edge>, mut req: Request, next: Next) -> Response {
-    let incoming = req.headers().get(trace::HEADER).and_then(|v| v.to_str().ok()).and_then(TraceContext::parse);
-    let ctx = incoming.map_or_else(TraceContext::start, TraceContext::child);
+/// The request's span, as a hop of the caller's trace (or of the hop being
+/// handled, for a service called in-process; or of a new one): the span's
+/// `trace_id`, the header the request carries on to the calls it makes, and
+/// the current context for whatever reads it (the outbox) while it is handled.
+async fn traced(State((service, edge)): State<(&'static str, Edge)>, mut req: Request, next: Next) -> Response {
+    let request_id: Option<Arc<str>> =
+        req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).map(Arc::from);
+    let span = tracing::info_span!(
+        "request",
+        service,
+        request_id = %request_id.as_deref().unwrap_or_default(),
+        trace_id = tracing::field::Empty,
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    let caller = match edge {
+        Edge::InProcess => None,
+        Edge::Public | Edge::Internal => {
+            req.headers().get(trace::HEADER).and_then(|v| v.to_str().ok()).and_then(TraceContext::parse)
+        }
+    };
+    let ctx = otlp::hop(&span, caller);
+    span.record("trace_id", tracing::field::display(ctx.trace_id()));
     if let Ok(value) = HeaderValue::from_str(&ctx.to_string()) {
         req.headers_mut().insert(trace::HEADER, value);
     }
-    req.extensions_mut().insert(ctx);
-    let mut response = ctx.scope(next.run(req)).await;
+    let mut response = ctx.scope(request_id, next.run(req)).instrument(span).await;
     if edge == Edge::Public
         && let Ok(value) = HeaderValue::from_str(&ctx.to_string())
     {
@@ -121,12 +140,10 @@ async fn trace_context(State(edge): State<Edge>, mut req: Request, next: Next) -
 /// `agora_http_requests_total` and `agora_http_request_duration_seconds`, by route template.
 async fn count(State((service, metrics)): State<(&'static str, Arc<Metrics>)>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_string();
-    let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    let method = method_label(req.method());
+    let matched = req.extensions().get::<MatchedPath>().map(|m| interned(m.as_str()));
     let response = next.run(req).await;
-    let route = matched
-        .or_else(|| response.extensions().get::<RouteTemplate>().map(|r| r.0.to_string()))
-        .unwrap_or_else(|| "unmatched".into());
+    let route = matched.or_else(|| response.extensions().get::<RouteTemplate>().map(|r| r.0)).unwrap_or("unmatched");
     let labels = HttpLabels { service, route, method, status: response.status().as_u16() };
     metrics.http_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
     metrics.http_requests.get_or_create(&labels).inc();

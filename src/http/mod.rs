@@ -25,7 +25,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 
 pub const USER_ID_HEADER: &str = "x-user-id";
 pub const USER_ROLE_HEADER: &str = "x-user-role";
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub use crate::telemetry::trace::REQUEST_ID_HEADER;
 
 /// A service's router as it is served: JSON 404/405, identity trusted only
 /// with the gateway's proof, and the standard middleware.

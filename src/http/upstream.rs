@@ -173,9 +173,9 @@ impl Upstream {
         let mut builder = Request::builder().method(method).uri(path);
         if let Some(h) = builder.headers_mut() {
             *h = headers;
-            // The call is a hop of the trace being handled.
+            // The call is made by the hop being handled: it is the callee's parent.
             if let Some(ctx) = TraceContext::current()
-                && let Ok(v) = header::HeaderValue::from_str(&ctx.child().to_string())
+                && let Ok(v) = header::HeaderValue::from_str(&ctx.to_string())
             {
                 h.insert(trace::HEADER, v);
             }

@@ -32,14 +32,17 @@ pub fn deleted(product: &Product, at: DateTime<Utc>) -> ProductEvent {
 }
 
 /// The outbox row carrying `event`, keyed by the product id, with the trace
-/// context of the request that made the change (so the consumer continues it).
+/// context and the id of the request that made the change (so the consumer
+/// continues its trace and logs under its id).
 pub fn to_outbox(event: &ProductEvent, product_id: Uuid) -> OutboxEvent {
-    let headers = TraceContext::current().map(|ctx| vec![(trace::HEADER.to_string(), ctx.child().to_string())]);
+    let trace = TraceContext::current().map(|ctx| (trace::HEADER.to_string(), ctx.to_string()));
+    let request = TraceContext::request_id().map(|id| (trace::REQUEST_ID_HEADER.to_string(), id.to_string()));
+    let headers: Vec<_> = trace.into_iter().chain(request).collect();
     OutboxEvent {
         id: event.event_id,
         key: product_id.to_string(),
         payload: serde_json::to_vec(event).unwrap_or_default(),
-        headers: headers.unwrap_or_default(),
+        headers,
         created_at: event.occurred_at,
     }
 }

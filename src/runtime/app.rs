@@ -31,7 +31,7 @@ impl App {
 
     pub async fn start_with(config: Config, adapters: Adapters) -> anyhow::Result<App> {
         let timeout = upstream_timeout(&config);
-        let process = Process::new();
+        let process = Process::all_in_one();
         let upstream = |name, router| Upstream::in_process(name, router, timeout).observed(process.metrics.clone());
         let users = upstream("users service", wiring::users(&config, &adapters, &process).await?);
         let (products_router, relay) = wiring::products(&config, &adapters, &process).await?;

@@ -35,11 +35,20 @@ use crate::users::{self, UserService};
 pub struct Process {
     pub lifecycle: Lifecycle,
     pub metrics: Arc<Metrics>,
+    /// How its services are reached: through the gateway's own stack in this
+    /// process (`agora run`), or each on a listener of its own.
+    pub services: Edge,
 }
 
 impl Process {
+    /// A process serving one service on its own listener (`agora serve`).
     pub fn new() -> Self {
-        Process { lifecycle: Lifecycle::default(), metrics: Metrics::new() }
+        Process { lifecycle: Lifecycle::default(), metrics: Metrics::new(), services: Edge::Internal }
+    }
+
+    /// A process with every service behind the gateway's own stack (`agora run`).
+    pub fn all_in_one() -> Self {
+        Process { services: Edge::InProcess, ..Self::new() }
     }
 
     fn listener(&self, config: &Config, service: &'static str, edge: Edge) -> Listener {
@@ -57,7 +66,7 @@ impl Default for Process {
 fn served(config: &Config, name: &'static str, routes: Router, checks: Vec<Check>, process: &Process) -> Router {
     let key = InternalKey::new(config.internal.secret.expose());
     let routes = routes.merge(health::routes(checks, process.lifecycle.clone()));
-    crate::http::service(routes, key, process.listener(config, name, Edge::Internal))
+    crate::http::service(routes, key, process.listener(config, name, process.services))
 }
 
 /// The users service's router, with the configured admin in place.

@@ -15,9 +15,45 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
     pub service: &'static str,
-    pub route: String,
-    pub method: String,
+    pub route: &'static str,
+    pub method: &'static str,
     pub status: u16,
+}
+
+/// A route template as a `&'static str`: each distinct template (routes are a
+/// fixed set) is kept once for the life of the process, so counting a request
+/// allocates nothing.
+pub fn interned(template: &str) -> &'static str {
+    static KNOWN: std::sync::OnceLock<parking_lot::RwLock<std::collections::HashSet<&'static str>>> =
+        std::sync::OnceLock::new();
+    let known = KNOWN.get_or_init(Default::default);
+    if let Some(found) = known.read().get(template) {
+        return found;
+    }
+    let mut known = known.write();
+    match known.get(template) {
+        Some(found) => found,
+        None => {
+            let kept: &'static str = Box::leak(template.to_string().into_boxed_str());
+            known.insert(kept);
+            kept
+        }
+    }
+}
+
+/// A method as a label (the standard ones; anything else is `OTHER`).
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

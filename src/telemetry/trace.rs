@@ -3,9 +3,10 @@
 //! every service it calls; a service's changes carry it into their Kafka
 //! records, and the consumer continues it. The context of the request or
 //! event being handled is in a task-local, so code far from the HTTP layer
-//! (the outbox) can read it.
+//! (the outbox) can read it — with the id of the request that started it.
 
 use std::fmt;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -19,8 +20,12 @@ pub struct TraceContext {
     pub sampled: bool,
 }
 
+/// The header a request id travels in (HTTP, and the Kafka records a request causes).
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
 tokio::task_local! {
     static CURRENT: TraceContext;
+    static REQUEST_ID: Option<Arc<str>>;
 }
 
 impl TraceContext {
@@ -53,14 +58,19 @@ impl TraceContext {
         format!("{:032x}", self.trace_id)
     }
 
-    /// Runs `f` with this as the current context.
-    pub async fn scope<F: Future>(self, f: F) -> F::Output {
-        CURRENT.scope(self, f).await
+    /// Runs `f` with this as the current context, on behalf of `request_id`.
+    pub async fn scope<F: Future>(self, request_id: Option<Arc<str>>, f: F) -> F::Output {
+        CURRENT.scope(self, REQUEST_ID.scope(request_id, f)).await
     }
 
     /// The context of the request or event being handled, if any.
     pub fn current() -> Option<Self> {
         CURRENT.try_with(|c| *c).ok()
+    }
+
+    /// The id of the request being handled, or of the one whose change an event carries.
+    pub fn request_id() -> Option<Arc<str>> {
+        REQUEST_ID.try_with(Clone::clone).ok().flatten()
     }
 }
 
@@ -72,7 +82,7 @@ impl fmt::Display for TraceContext {
 }
 
 fn random_nonzero_u128() -> u128 {
-    // A v4 UUID is 122 random bits from the OS's generator: plenty for a trace id.
+    // A v4 UUID is 122 bits of a CSPRNG seeded by the OS: plenty for a trace id.
     Uuid::new_v4().as_u128().max(1)
 }
 
@@ -113,7 +123,7 @@ mod tests {
     async fn the_current_context_is_the_one_in_scope() {
         assert_eq!(TraceContext::current(), None);
         let ctx = TraceContext::start();
-        let seen = ctx.scope(async { TraceContext::current() }).await;
-        assert_eq!(seen, Some(ctx));
+        let seen = ctx.scope(Some("r1".into()), async { (TraceContext::current(), TraceContext::request_id()) }).await;
+        assert_eq!(seen, (Some(ctx), Some("r1".into())));
     }
 }

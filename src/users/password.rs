@@ -83,7 +83,7 @@ fn blocks<'a>(memory: &'a mut Memory, params: &Params) -> &'a mut [Block] {
 fn hash_with(memory: &mut Memory, password: &[u8]) -> Result<String, HashError> {
     let params = Params::default();
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-    // 16 bytes from the OS's CSPRNG (a v4 UUID is nothing else).
+    // 16 bytes from a CSPRNG seeded by the OS (what a v4 UUID is made of).
     let salt = *Uuid::new_v4().as_bytes();
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     argon2.hash_password_into_with_memory(password, &salt, &mut out, blocks(memory, &params)).map_err(failed)?;

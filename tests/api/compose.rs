@@ -46,6 +46,12 @@ const WAITS_FOR: [(&str, &[&str]); 4] = [
 /// The one published port: the gateway's.
 const PUBLIC_PORT: u16 = 3000;
 
+/// The optional profile of the metrics, dashboard and trace servers.
+const OBSERVABILITY: &str = "observability";
+/// What that profile runs, by image repository.
+const OBSERVERS: [(&str, &str); 3] =
+    [("prometheus", "prom/prometheus"), ("grafana", "grafana/grafana"), ("jaeger", "jaegertracing/jaeger")];
+
 // --- Reading the files -------------------------------------------------------
 
 fn read(file: &str) -> String {
@@ -458,24 +464,45 @@ fn depends_on(service: &Value) -> BTreeMap<String, String> {
     }
 }
 
-/// The ports a service publishes, as (host port, container port); a host port
-/// left to Docker is `None`.
-fn published(service: &Value) -> Vec<(Option<u16>, u16)> {
+/// A published port: the host address it is bound to (all when `None`), the
+/// host port (left to Docker when `None`) and the container's port.
+#[derive(Debug, PartialEq)]
+struct Published {
+    ip: Option<String>,
+    host: Option<u16>,
+    target: u16,
+}
+
+/// The ports a service publishes.
+fn published(service: &Value) -> Vec<Published> {
     let Some(ports) = service.get("ports").and_then(Value::as_sequence) else { return Vec::new() };
     let port = |v: Option<&Value>| v.and_then(scalar).and_then(|p| p.parse().ok());
     ports
         .iter()
         .map(|entry| match entry {
-            Value::Mapping(_) => (port(entry.get("published")), port(entry.get("target")).expect("a target port")),
+            Value::Mapping(_) => Published {
+                ip: entry.get("host_ip").and_then(scalar),
+                host: port(entry.get("published")),
+                target: port(entry.get("target")).expect("a target port"),
+            },
             short => {
                 // [ip:][host:]container[/protocol]
                 let text = scalar(short).expect("a port mapping");
                 let text = text.split('/').next().unwrap_or_default();
                 let parts: Vec<&str> = text.rsplitn(3, ':').collect();
-                (parts.get(1).and_then(|p| p.parse().ok()), parts[0].parse().expect("a container port"))
+                Published {
+                    ip: parts.get(2).map(|ip| ip.to_string()),
+                    host: parts.get(1).and_then(|p| p.parse().ok()),
+                    target: parts[0].parse().expect("a container port"),
+                }
             }
         })
         .collect()
+}
+
+/// The Compose profiles a service belongs to (none: it always runs).
+fn profiles(service: &Value) -> Vec<String> {
+    service.get("profiles").map(words).unwrap_or_default()
 }
 
 /// An image's repository (without `docker.io/library/`) and tag.
@@ -490,10 +517,11 @@ fn image_parts(image: &str) -> (String, Option<String>) {
     (repository.to_string(), tag)
 }
 
-/// A tag that names one release (`7.4.8`, `16.13`, `12.12-slim`): a version
-/// with its minor part, never `latest`.
+/// A tag that names one release (`7.4.8`, `16.13`, `12.12-slim`, `v3.1.0`): a
+/// version with its minor part, never `latest`.
 fn is_pinned(tag: Option<&str>) -> bool {
-    tag.is_some_and(|t| t.starts_with(|c: char| c.is_ascii_digit()) && t.contains('.'))
+    tag.map(|t| t.strip_prefix('v').unwrap_or(t))
+        .is_some_and(|t| t.starts_with(|c: char| c.is_ascii_digit()) && t.contains('.'))
 }
 
 /// A Compose duration (`20s`, `1m30s`, `500ms`) in seconds.
@@ -706,9 +734,18 @@ fn only_the_gateway_publishes_a_port() {
             let target = listen(&name, &container_config(&name, service)).port();
             assert_eq!(
                 ports,
-                [(Some(PUBLIC_PORT), target)],
+                [Published { ip: None, host: Some(PUBLIC_PORT), target }],
                 "compose.yml: the gateway publishes one port, {PUBLIC_PORT}, to the port it listens on ({target})"
             );
+        } else if profiles(service).iter().any(|p| p == OBSERVABILITY) {
+            // The operators' UIs: on the host's loopback only.
+            for port in &ports {
+                assert_eq!(
+                    port.ip.as_deref(),
+                    Some("127.0.0.1"),
+                    "compose.yml: {name} publishes {port:?}: an operator's UI is bound to 127.0.0.1"
+                );
+            }
         } else {
             assert!(ports.is_empty(), "compose.yml: {name} publishes {ports:?}: only the gateway publishes a port");
         }
@@ -859,7 +896,9 @@ fn infrastructure_keeps_its_data_in_named_volumes() {
         .and_then(Value::as_mapping)
         .map(|volumes| volumes.keys().filter_map(scalar).collect())
         .unwrap_or_default();
-    for (name, service) in services(&compose).into_iter().filter(|(name, _)| !is_agora(name)) {
+    // The servers of the system; the observability profile's own test checks its mounts.
+    let servers = services(&compose).into_iter().filter(|(name, s)| !is_agora(name) && profiles(s).is_empty());
+    for (name, service) in servers {
         let volumes = service.get("volumes").and_then(Value::as_sequence).map(Vec::as_slice).unwrap_or_default();
         assert!(!volumes.is_empty(), "compose.yml: {name} keeps its data in a named volume");
         for volume in volumes {
@@ -981,4 +1020,87 @@ fn the_build_context_leaves_out_secrets_and_build_output() {
             assert!(!patterns.contains(pattern.as_str()), ".dockerignore leaves out {pattern}, which the build needs");
         }
     }
+}
+
+#[test]
+fn the_observability_profile_scrapes_every_service_shows_the_dashboard_and_takes_spans() {
+    let compose = compose();
+    let services = services(&compose);
+    for (name, service) in &services {
+        let in_profile = profiles(service).iter().any(|p| p == OBSERVABILITY);
+        let observer = OBSERVERS.iter().any(|(n, _)| n == name);
+        assert_eq!(
+            in_profile, observer,
+            "compose.yml: only {OBSERVERS:?} are in the {OBSERVABILITY} profile, not {name}"
+        );
+        if !observer {
+            for dependency in depends_on(service).keys() {
+                assert!(
+                    !OBSERVERS.iter().any(|(n, _)| n == dependency),
+                    "compose.yml: {name} waits for {dependency}, which runs only with --profile {OBSERVABILITY}"
+                );
+            }
+        }
+    }
+    for (name, repository) in OBSERVERS {
+        let service = services.get(name).unwrap_or_else(|| panic!("compose.yml has no {name} service"));
+        let image = service.get("image").and_then(Value::as_str).unwrap_or_default();
+        assert_eq!(image_parts(image).0, repository, "compose.yml: {name} runs {repository}");
+        // Every file it mounts from the repository exists.
+        for volume in service.get("volumes").and_then(Value::as_sequence).map(Vec::as_slice).unwrap_or_default() {
+            let source = scalar(volume).and_then(|v| v.split(':').next().map(str::to_string)).unwrap_or_default();
+            if let Some(path) = source.strip_prefix("./") {
+                let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+                assert!(path.exists(), "compose.yml: {name} mounts {source}, which is not in the repository");
+            }
+        }
+    }
+    // Prometheus scrapes each service where compose.yml has it listen.
+    let prometheus: Value = serde_norway::from_str(&read("ops/prometheus/prometheus.yml")).unwrap();
+    let job = &prometheus["scrape_configs"][0];
+    assert_eq!(job["metrics_path"].as_str(), Some("/metrics"));
+    let targets: BTreeSet<String> = job["static_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["targets"].as_sequence().unwrap().iter().filter_map(scalar))
+        .collect();
+    let expected: BTreeSet<String> = agora_services()
+        .into_iter()
+        .map(|name| {
+            let port = listen(&name, &container_config(&name, services[&name])).port();
+            format!("{name}:{port}")
+        })
+        .collect();
+    assert_eq!(targets, expected, "ops/prometheus/prometheus.yml scrapes every service at its listen port");
+    // Grafana reads Prometheus, and its dashboards from where compose.yml mounts them.
+    let datasources: Value =
+        serde_norway::from_str(&read("ops/grafana/provisioning/datasources/prometheus.yml")).unwrap();
+    assert_eq!(datasources["datasources"][0]["url"].as_str(), Some("http://prometheus:9090"));
+    let providers: Value = serde_norway::from_str(&read("ops/grafana/provisioning/dashboards/agora.yml")).unwrap();
+    let path = providers["providers"][0]["options"]["path"].as_str().unwrap().to_string();
+    let grafana = words(services["grafana"].get("volumes").unwrap());
+    assert!(
+        grafana.contains(&format!("./ops/grafana/dashboards:{path}:ro")),
+        "compose.yml: grafana mounts ops/grafana/dashboards at {path}, where its provisioning looks: {grafana:?}"
+    );
+    // The services send spans only where the operator says (off by default), Jaeger takes OTLP/HTTP.
+    for name in agora_services() {
+        let config = container_config(&name, services[&name]);
+        assert_eq!(
+            config.otlp_endpoint(),
+            None,
+            "compose.yml: {name} exports spans only when AGORA_OTLP_ENDPOINT is set"
+        );
+        let env = environment(services[&name]);
+        let endpoint = env.get("AGORA_TELEMETRY__OTLP_ENDPOINT").cloned().flatten().unwrap_or_default();
+        assert!(
+            references(&endpoint).iter().any(|(_, r)| r.name == "AGORA_OTLP_ENDPOINT"),
+            "compose.yml: {name} takes telemetry.otlp_endpoint from AGORA_OTLP_ENDPOINT"
+        );
+    }
+    assert!(
+        words(services["jaeger"].get("expose").unwrap()).contains(&"4318".to_string()),
+        "jaeger takes OTLP/HTTP on 4318"
+    );
 }

@@ -111,9 +111,7 @@ pub fn test_config() -> Config {
     config.demo.seed_catalogue = false;
     config.products.relay_interval_ms = 50;
     config.server.drain_delay_ms = 0;
-    if std::env::var_os("TEST_LOG").is_some() {
-        agora::telemetry::init(false);
-    }
+    logs::install();
     config
 }
 
@@ -227,6 +225,61 @@ impl TestApp {
 
     pub async fn cart(&self, token: &str) -> Value {
         self.get("/api/cart", Some(token)).await.expect(200).data().clone()
+    }
+}
+
+/// The test binary's logs: on stderr with `TEST_LOG`; and every line that
+/// names a watched string (a trace id) kept for the test that watches it.
+pub mod logs {
+    use std::io::Write;
+    use std::sync::{Mutex, Once};
+
+    use tracing_subscriber::EnvFilter;
+
+    static WATCHED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static CAUGHT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    struct Capture;
+
+    impl Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let line = String::from_utf8_lossy(buf);
+            if WATCHED.lock().unwrap().iter().any(|w| line.contains(w.as_str())) {
+                CAUGHT.lock().unwrap().push(line.into_owned());
+            }
+            if std::env::var_os("TEST_LOG").is_some() {
+                std::io::stderr().write_all(buf)?;
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Once per test binary.
+    pub fn install() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,agora=debug".into());
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(EnvFilter::new(filter))
+                .with_target(false)
+                .with_ansi(false)
+                .with_writer(|| Capture)
+                .try_init();
+        });
+    }
+
+    /// From now on, keep the lines that contain `what`.
+    pub fn watch(what: &str) {
+        install();
+        WATCHED.lock().unwrap().push(what.to_string());
+    }
+
+    /// The lines kept that contain `what`.
+    pub fn caught(what: &str) -> Vec<String> {
+        CAUGHT.lock().unwrap().iter().filter(|l| l.contains(what)).cloned().collect()
     }
 }
 

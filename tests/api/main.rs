@@ -12,6 +12,7 @@ mod failover;
 mod gateway;
 mod helpers;
 mod hostile;
+mod observability;
 mod processes;
 mod products;
 mod races;

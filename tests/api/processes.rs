@@ -98,7 +98,7 @@ impl Proc {
             .args(["serve", self.service])
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info,agora::carts::consumer=debug")
+            .env("RUST_LOG", "info,agora=debug")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(dir)
             .stdout(Stdio::null())

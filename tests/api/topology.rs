@@ -298,3 +298,58 @@ async fn topology_sigterm_answers_not_ready_and_finishes_in_flight_requests() {
     assert!(p.terminate("gateway").await.is_some_and(|s| s.success()), "the gateway exits 0");
     assert!(p.stop_all().await, "every process exits 0 on SIGTERM");
 }
+
+#[tokio::test]
+#[ignore = "starts four processes: run by scripts/test"]
+async fn topology_a_trace_goes_from_the_gateway_through_kafka_to_the_consumer() {
+    let app = spawn_processes(test_config()).await;
+    let followed = crate::observability::follow_a_change(&app, |_| {}).await;
+    let (trace, named) = (followed.trace, format!("request_id={}", followed.request_id));
+    let p = processes(&app);
+    let found = eventually(Duration::from_secs(10), || async {
+        let (gateway, products, carts) = (p.logs("gateway").await, p.logs("products").await, p.logs("carts").await);
+        let lines = |log: &str| log.lines().filter(|l| l.contains(&trace) && l.contains(&named)).count();
+        lines(&gateway) > 0
+            && lines(&products) > 0
+            && carts.lines().any(|l| l.contains(&trace) && l.contains(&named) && l.contains("event handled"))
+    })
+    .await;
+    assert!(found, "trace {trace} is in the gateway's, the products service's and the consumer's logs");
+}
+
+#[tokio::test]
+#[ignore = "starts four processes: run by scripts/test"]
+async fn topology_spans_go_to_the_otlp_collector_as_one_tree() {
+    let collector = crate::observability::Collector::start().await;
+    let mut config = test_config();
+    config.telemetry.otlp_endpoint = Some(collector.endpoint.clone());
+    let app = spawn_processes(config).await;
+    let followed = crate::observability::follow_a_change(&app, |_| {}).await;
+    let of = |spans: &[crate::observability::Exported], service: &str, name: &str| {
+        spans.iter().filter(|s| s.service == service && s.name == name).cloned().collect::<Vec<_>>()
+    };
+    let mut spans = Vec::new();
+    let complete = eventually(Duration::from_secs(20), || {
+        spans = collector.trace(&followed.trace);
+        let spans = spans.clone();
+        async move {
+            !of(&spans, "agora-gateway", "request").is_empty()
+                && !of(&spans, "agora-products", "request").is_empty()
+                && !of(&spans, "agora-carts", "event").is_empty()
+        }
+    })
+    .await;
+    assert!(complete, "the gateway's, the products service's and the consumer's spans of the change: {spans:#?}");
+    // One tree: the client's span → the gateway's → the products service's → the consumer's.
+    let gateway = of(&spans, "agora-gateway", "request");
+    let client_span = 0x00f0_67aa_0ba9_02b7_u64.to_be_bytes();
+    let root =
+        gateway.iter().find(|s| s.parent_span_id == client_span).expect("the gateway continues the client's span");
+    let products = of(&spans, "agora-products", "request");
+    let update = products.iter().find(|s| s.parent_span_id == root.span_id).expect("the update is the gateway's child");
+    let event = of(&spans, "agora-carts", "event");
+    assert!(
+        event.iter().any(|s| s.parent_span_id == update.span_id),
+        "the consumer continues the update's span through Kafka: {spans:#?}"
+    );
+}
