@@ -204,7 +204,24 @@ impl CartService {
     }
 }
 
-/// `<namespace>:product:<id>`.
+/// `<namespace>:product:<id>` (built without the formatting machinery: a cart
+/// view makes one per line).
 pub fn product_key(namespace: &str, id: Uuid) -> String {
-    format!("{namespace}:product:{id}")
+    const INFIX: &str = ":product:";
+    let mut key = String::with_capacity(namespace.len() + INFIX.len() + uuid::fmt::Hyphenated::LENGTH);
+    key.push_str(namespace);
+    key.push_str(INFIX);
+    key.push_str(id.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_product_key_names_the_namespace_and_the_id() {
+        let id = Uuid::new_v4();
+        assert_eq!(product_key("agora", id), format!("agora:product:{id}"));
+    }
 }

@@ -52,8 +52,11 @@ impl Money {
         }
     }
 
-    /// Converts a JSON float through its shortest decimal rendering, which is
-    /// exactly what the client wrote for any amount with up to 15 digits.
+    /// Converts a float that stands for a two-place amount: the one whose
+    /// shortest decimal rendering has at most two places, which is exactly what
+    /// the writer meant for any amount up to `MAX_CENTS`. Such a float is the
+    /// nearest one to `cents / 100` (a correctly rounded division), so the check
+    /// needs no rendering.
     pub fn from_f64(value: f64) -> Result<Self, MoneyError> {
         if !value.is_finite() {
             return Err(MoneyError::NotANumber);
@@ -64,7 +67,11 @@ impl Money {
         if value > (MAX_CENTS / 100) as f64 {
             return Err(MoneyError::TooLarge);
         }
-        Self::parse(&format!("{value}"))
+        let cents = (value * 100.0).round();
+        if cents / 100.0 != value {
+            return Err(MoneyError::TooPrecise);
+        }
+        Ok(Money(cents as i64))
     }
 
     pub fn times(self, quantity: u32) -> Money {
@@ -170,6 +177,18 @@ mod tests {
         assert!(serde_json::from_str::<Money>("1e20").is_err());
         assert_eq!(serde_json::from_str::<Money>("0.30").unwrap(), Money(30));
         assert_eq!(serde_json::from_str::<Money>("0.1").unwrap(), Money(10));
+    }
+
+    #[test]
+    fn floats_convert_as_their_shortest_rendering_parses() {
+        let by_rendering = |v: f64| Money::parse(&format!("{v}"));
+        let mut values: Vec<f64> = (0..300_000).map(|c| c as f64 / 100.0).collect();
+        values.extend((0..100_000).map(|i| i as f64 / 1000.0 + 0.0005));
+        values.extend((0..100_000).map(|i| i as f64 * 0.7));
+        values.extend([0.1 + 0.2, 19.99 + 1e-9, 999_999_999.99, 1_000_000_000.0, 1e9 + 0.01, 5e-324, 0.005]);
+        for v in values {
+            assert_eq!(Money::from_f64(v), by_rendering(v), "{v}");
+        }
     }
 
     #[test]

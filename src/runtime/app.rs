@@ -4,14 +4,17 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::Router;
+
 use super::adapters::Adapters;
 use super::server::{Limits, Server, bind};
 use super::tasks::{ConsumerSlot, Task};
 use super::wiring::{self, Process, Upstreams};
 use super::{ALL_SERVICES, upstream_timeout};
-use crate::carts::consumer::EventHandler;
+use crate::carts::consumer::{ConsumerHealth, EventHandler};
 use crate::config::Config;
 use crate::http::upstream::Upstream;
+use crate::products::relay::OutboxRelay;
 
 pub struct App {
     pub addr: SocketAddr,
@@ -30,19 +33,10 @@ impl App {
     }
 
     pub async fn start_with(config: Config, adapters: Adapters) -> anyhow::Result<App> {
-        let timeout = upstream_timeout(&config);
-        let process = Process::all_in_one();
-        let upstream = |name, router| Upstream::in_process(name, router, timeout).observed(process.metrics.clone());
-        let users = upstream("users service", wiring::users(&config, &adapters, &process).await?);
-        let (products_router, relay) = wiring::products(&config, &adapters, &process).await?;
-        let products = upstream("products service", products_router);
-        let built = wiring::carts(&config, &adapters, products.clone(), &process);
-        let carts = upstream("carts service", built.router);
-        let cart_events = built.events;
-        let router = wiring::gateway(&config, &adapters, Upstreams { users, products, carts }, &process);
+        let Assembly { router, relay, cart_events, consumer_health, process } = assemble(&config, &adapters).await?;
         let listener = bind(config.gateway.listen, "gateway").await?;
         let relay = Task::spawn(|cancel| relay.run(cancel));
-        let consumer = ConsumerSlot::new(&config, adapters.bus.clone(), cart_events.clone(), built.health);
+        let consumer = ConsumerSlot::new(&config, adapters.bus.clone(), cart_events.clone(), consumer_health);
         consumer.start().await;
         let limits = Limits::new(&config.server, Duration::from_secs(config.gateway.shutdown_grace_secs));
         let server = Server::spawn(listener, router, limits, process.lifecycle.clone())?;
@@ -65,4 +59,29 @@ impl App {
         self.relay.stop().await;
         self.consumer.stop().await;
     }
+}
+
+/// The whole system, built but not started: the gateway's router with every
+/// service in-process, and the background work `App` runs beside it.
+pub struct Assembly {
+    pub router: Router,
+    pub relay: OutboxRelay,
+    pub cart_events: EventHandler,
+    pub consumer_health: ConsumerHealth,
+    pub process: Process,
+}
+
+/// Every service on `adapters`, wired in-process behind the gateway (benches
+/// drive the router directly, without a listener).
+pub async fn assemble(config: &Config, adapters: &Adapters) -> anyhow::Result<Assembly> {
+    let timeout = upstream_timeout(config);
+    let process = Process::all_in_one();
+    let upstream = |name, router| Upstream::in_process(name, router, timeout).observed(process.metrics.clone());
+    let users = upstream("users service", wiring::users(config, adapters, &process).await?);
+    let (products_router, relay) = wiring::products(config, adapters, &process).await?;
+    let products = upstream("products service", products_router);
+    let built = wiring::carts(config, adapters, products.clone(), &process);
+    let carts = upstream("carts service", built.router);
+    let router = wiring::gateway(config, adapters, Upstreams { users, products, carts }, &process);
+    Ok(Assembly { router, relay, cart_events: built.events, consumer_health: built.health, process })
 }

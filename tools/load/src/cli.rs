@@ -119,6 +119,9 @@ pub enum Scenario {
     CartView,
     /// POST /api/cart/add of a product already in the user's cart
     CartAdd,
+    /// A price change (PUT, as the admin) until a cart line shows it, one at a time: the lag of
+    /// the product events (not in the default list: it changes prices)
+    PriceChange,
 }
 
 impl Scenario {
@@ -128,6 +131,19 @@ impl Scenario {
             Scenario::Browse => "browse",
             Scenario::CartView => "cart-view",
             Scenario::CartAdd => "cart-add",
+            Scenario::PriceChange => "price-change",
+        }
+    }
+
+    /// The scenario as load (many connections), or `None` for the price-change probe.
+    pub fn load(self) -> Option<crate::load::Load> {
+        use crate::load::Load;
+        match self {
+            Scenario::Health => Some(Load::Health),
+            Scenario::Browse => Some(Load::Browse),
+            Scenario::CartView => Some(Load::CartView),
+            Scenario::CartAdd => Some(Load::CartAdd),
+            Scenario::PriceChange => None,
         }
     }
 }

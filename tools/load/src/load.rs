@@ -10,7 +10,6 @@ use http::{HeaderValue, Method, Request, Uri};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::cli::Scenario;
 use crate::client::{Body, Conn, Target, request};
 use crate::report::Tally;
 use crate::seed::{CART_LINES, Seed};
@@ -21,6 +20,15 @@ pub const RESET_EVERY: u64 = 900;
 
 /// Pause after a transport error, so a refused connection does not spin a closed loop.
 const ERROR_PAUSE: Duration = Duration::from_millis(10);
+
+/// A scenario driven as load: many connections, requests that do not wait for each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    Health,
+    Browse,
+    CartView,
+    CartAdd,
+}
 
 /// Everything the requests are made of, built once after seeding.
 pub struct Workload {
@@ -74,13 +82,13 @@ impl Workload {
 
     /// The next request of a scenario, and for cart-add sometimes an unmeasured request to send
     /// first (setting the line back to quantity 1).
-    fn next(&self, scenario: Scenario, rng: &mut Rng) -> (Option<Request<Body>>, Request<Body>) {
+    fn next(&self, scenario: Load, rng: &mut Rng) -> (Option<Request<Body>>, Request<Body>) {
         let get = |uri: &Uri, auth: Option<&HeaderValue>| request(Method::GET, uri, &self.host, auth, Bytes::new());
         match scenario {
-            Scenario::Health => (None, get(&self.health, None)),
-            Scenario::Browse => (None, get(&self.product[rng.below(self.product.len())], None)),
-            Scenario::CartView => (None, get(&self.cart, Some(&self.auth[rng.below(self.auth.len())]))),
-            Scenario::CartAdd => {
+            Load::Health => (None, get(&self.health, None)),
+            Load::Browse => (None, get(&self.product[rng.below(self.product.len())], None)),
+            Load::CartView => (None, get(&self.cart, Some(&self.auth[rng.below(self.auth.len())]))),
+            Load::CartAdd => {
                 let k = self.adds.fetch_add(1, Ordering::Relaxed);
                 let slot = cart_add_slot(k, self.carts.len());
                 let product = self.carts[slot.user][slot.line];
@@ -128,7 +136,7 @@ pub fn intended_offset(rate: f64, connections: usize, conn: usize, k: u64) -> Du
 /// How a scenario is driven.
 #[derive(Debug, Clone, Copy)]
 pub struct Plan {
-    pub scenario: Scenario,
+    pub scenario: Load,
     pub connections: usize,
     /// Total requests per second; `None` for the closed loop.
     pub rate: Option<f64>,

@@ -3,6 +3,7 @@
 
 mod cli;
 mod client;
+mod lag;
 mod load;
 mod report;
 mod rss;
@@ -18,7 +19,7 @@ use clap::Parser;
 use http::{Method, StatusCode};
 use tokio::time::Instant;
 
-use crate::cli::Args;
+use crate::cli::{Args, Scenario};
 use crate::client::{Api, RATE_LIMIT_HINT, Target};
 use crate::load::{Plan, Workload};
 use crate::report::{ScenarioResult, SeedSummary, Summary};
@@ -96,30 +97,43 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut results = Vec::new();
     let mut failed_requests = false;
     for &scenario in &args.scenarios {
-        let plan = Plan {
-            scenario,
-            connections: args.connections,
-            rate: args.rate,
-            warmup: args.warmup,
-            duration: args.duration,
-            timeout: args.timeout,
-        };
-        let mode = match args.rate {
-            Some(rate) => format!("at {rate} req/s"),
-            None => "closed loop".to_string(),
+        let mode = match (scenario, args.rate) {
+            (Scenario::PriceChange, _) => "1 change at a time".to_string(),
+            (_, Some(rate)) => format!("{} connections at {rate} req/s", args.connections),
+            (_, None) => format!("{} connections, closed loop", args.connections),
         };
         eprintln!(
-            "running {}: {} connections, {mode}, {}s warm-up + {}s",
+            "running {}: {mode}, {}s warm-up + {}s",
             scenario.name(),
-            args.connections,
             args.warmup.as_secs_f64(),
             args.duration.as_secs_f64()
         );
         if let Some(m) = &monitor {
             m.begin_phase();
         }
-        let (tally, measured) = load::run(plan, target.clone(), workload.clone()).await?;
-        let mut result = ScenarioResult::new(scenario.name(), args.connections, args.rate, &tally, measured);
+        let (tally, measured, connections, rate) = match scenario.load() {
+            Some(load) => {
+                let plan = Plan {
+                    scenario: load,
+                    connections: args.connections,
+                    rate: args.rate,
+                    warmup: args.warmup,
+                    duration: args.duration,
+                    timeout: args.timeout,
+                };
+                let (tally, measured) = load::run(plan, target.clone(), workload.clone()).await?;
+                (tally, measured, args.connections, args.rate)
+            }
+            None => {
+                let (tally, measured) = lag::probe(&api, &seed, args.warmup, args.duration, args.timeout).await?;
+                (tally, measured, 1, None)
+            }
+        };
+        let mut result = ScenarioResult::new(scenario.name(), connections, rate, &tally, measured);
+        if scenario.load().is_none() {
+            // One change at a time; rps is changes per second, latencies are until the cart shows each.
+            result.mode = "probe";
+        }
         if let Some(m) = &monitor {
             result.peak_rss_mb = Some(m.end_phase());
             result.vmhwm_mb = m.vmhwm_mb();

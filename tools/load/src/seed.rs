@@ -24,7 +24,8 @@ const USER_PASSWORD: &str = "load-test-password";
 #[derive(Debug)]
 pub struct Seed {
     pub run_id: String,
-    /// Product ids.
+    /// The admin's token (the price-change probe changes prices).
+    pub admin_token: String,
     /// Product ids as the server gave them (a string or a number).
     pub products: Vec<Value>,
     pub users: Vec<SeedUser>,
@@ -129,7 +130,7 @@ pub async fn seed(api: &Api, plan: &SeedPlan<'_>) -> anyhow::Result<Seed> {
     .await?;
 
     let products = Arc::try_unwrap(products).unwrap_or_else(|shared| shared.as_ref().clone());
-    Ok(Seed { run_id, products, users })
+    Ok(Seed { run_id, admin_token: admin_token.to_string(), products, users })
 }
 
 fn json_body(value: &Value) -> Bytes {
