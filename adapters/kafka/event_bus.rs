@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -208,11 +209,14 @@ impl EventConsumer for KafkaConsumer {
             .map_err(err)
     }
 
-    async fn backlog(&self) -> Result<Vec<PartitionLag>, PortError> {
-        let consumer = self.inner()?.clone();
+    fn backlog(&self) -> BoxFuture<'static, Result<Vec<PartitionLag>, PortError>> {
+        let consumer = match self.inner() {
+            Ok(c) => c.clone(),
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
         let topic = self.topic.clone();
         // Every call here blocks its thread until the broker answers.
-        tokio::task::spawn_blocking(move || -> Result<Vec<PartitionLag>, KafkaError> {
+        let blocking = tokio::task::spawn_blocking(move || -> Result<Vec<PartitionLag>, KafkaError> {
             let metadata = consumer.fetch_metadata(Some(&topic), CALL_TIMEOUT)?;
             let partitions: Vec<i32> =
                 metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
@@ -238,10 +242,8 @@ impl EventConsumer for KafkaConsumer {
             // Dropped here, on this thread: a list outliving the consumer would block its drop.
             drop(committed);
             Ok(lags)
-        })
-        .await
-        .map_err(|e| PortError::Unexpected(e.into()))?
-        .map_err(err)
+        });
+        Box::pin(async move { blocking.await.map_err(|e| PortError::Unexpected(e.into()))?.map_err(err) })
     }
 
     async fn close(mut self: Box<Self>) {

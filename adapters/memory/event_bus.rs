@@ -12,6 +12,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use tokio::sync::watch;
 
 use crate::ports::events::{EventBus, EventConsumer, Message, PartitionLag, PartlyPublished, Record};
@@ -278,11 +279,11 @@ impl EventConsumer for MemoryConsumer {
         Ok(())
     }
 
-    async fn backlog(&self) -> Result<Vec<PartitionLag>, PortError> {
+    fn backlog(&self) -> BoxFuture<'static, Result<Vec<PartitionLag>, PortError>> {
         let state = self.shared.state.lock();
-        let Some(topic) = state.topics.get(&self.topic) else { return Ok(Vec::new()) };
+        let Some(topic) = state.topics.get(&self.topic) else { return Box::pin(std::future::ready(Ok(Vec::new()))) };
         let committed = topic.groups.get(&self.group).map(|g| g.committed.clone()).unwrap_or_default();
-        Ok(topic
+        let lags = topic
             .logs
             .iter()
             .enumerate()
@@ -291,7 +292,8 @@ impl EventConsumer for MemoryConsumer {
                 committed: committed.get(p).copied().unwrap_or(0),
                 end: log.len() as u64,
             })
-            .collect())
+            .collect();
+        Box::pin(std::future::ready(Ok(lags)))
     }
 
     async fn close(mut self: Box<Self>) {

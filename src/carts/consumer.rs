@@ -16,6 +16,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -244,6 +245,8 @@ impl ProductEventsConsumer {
         let Some(mut consumer) = self.join(&cancel).await else { return };
         let mut watchdog = Watchdog::new(self.stall_after);
         let mut watch = tokio::time::interval(WATCH_EVERY);
+        // The backlog query in flight: records keep being handled while the broker answers.
+        let mut looking: Option<BoxFuture<'static, Result<Vec<PartitionLag>, PortError>>> = None;
         let mut uncommitted = Uncommitted::default();
         loop {
             let record = tokio::select! {
@@ -252,9 +255,19 @@ impl ProductEventsConsumer {
                     uncommitted.commit(&mut *consumer, &mut watchdog).await;
                     continue;
                 }
-                _ = watch.tick() => {
+                _ = watch.tick(), if looking.is_none() => {
+                    looking = Some(consumer.backlog());
+                    continue;
+                }
+                backlog = async {
+                    match looking.as_mut() {
+                        Some(query) => query.await,
+                        None => std::future::pending().await,
+                    }
+                }, if looking.is_some() => {
+                    looking = None;
                     // `next` is cancel-safe: leaving it here loses no record.
-                    if let Some(rejoined) = self.check(&mut watchdog, &*consumer, &cancel).await {
+                    if let Some(rejoined) = self.check(&mut watchdog, backlog, &cancel).await {
                         uncommitted.commit(&mut *consumer, &mut watchdog).await;
                         consumer.close().await;
                         match rejoined {
@@ -293,10 +306,10 @@ impl ProductEventsConsumer {
     async fn check(
         &self,
         watchdog: &mut Watchdog,
-        consumer: &dyn EventConsumer,
+        backlog: Result<Vec<PartitionLag>, PortError>,
         cancel: &CancellationToken,
     ) -> Option<Option<Box<dyn EventConsumer>>> {
-        let backlog = match consumer.backlog().await {
+        let backlog = match backlog {
             Ok(b) => b,
             Err(e) => {
                 tracing::debug!(error = %e, "cannot read the group's backlog");
@@ -444,6 +457,7 @@ mod tests {
     use super::*;
     use crate::adapters::memory::{MemoryCache, MemoryCartStore};
     use crate::ports::events::PartlyPublished;
+    use uuid::Uuid;
 
     /// A bus whose members never get a record although events wait: a stuck group.
     #[derive(Default)]
@@ -480,8 +494,8 @@ mod tests {
         async fn commit(&mut self, _: &Record) -> Result<(), PortError> {
             Ok(())
         }
-        async fn backlog(&self) -> Result<Vec<PartitionLag>, PortError> {
-            Ok(vec![PartitionLag { partition: 0, committed: 3, end: 10 }])
+        fn backlog(&self) -> BoxFuture<'static, Result<Vec<PartitionLag>, PortError>> {
+            Box::pin(std::future::ready(Ok(vec![PartitionLag { partition: 0, committed: 3, end: 10 }])))
         }
         async fn close(self: Box<Self>) {}
     }
@@ -495,13 +509,7 @@ mod tests {
             topic: "t".into(),
             group: "g".into(),
             instance: None,
-            handler: EventHandler {
-                store: Arc::new(MemoryCartStore::new()),
-                cache: Arc::new(MemoryCache::new()),
-                namespace: "test".into(),
-                cache_ttl: Duration::from_secs(60),
-                metrics: Metrics::new(),
-            },
+            handler: handler(),
             health: health.clone(),
             stall_after: Duration::from_secs(10),
         };
@@ -515,6 +523,111 @@ mod tests {
         assert_eq!(bus.joins.load(Ordering::SeqCst), 2, "it joined its group again");
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert!(health.ping().await.is_err(), "still not ready: nothing moved");
+        cancel.cancel();
+        task.await.unwrap();
+    }
+
+    /// A member that gets a record whenever the test sends one, and whose
+    /// backlog query takes as long as a slow broker's (a long poll per partition).
+    struct SlowQueryMember {
+        records: tokio::sync::mpsc::UnboundedReceiver<Record>,
+    }
+
+    struct SlowQueryBus {
+        member: Mutex<Option<SlowQueryMember>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Probe for SlowQueryBus {
+        async fn ping(&self) -> Result<(), PortError> {
+            Ok(())
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl EventBus for SlowQueryBus {
+        async fn publish_batch(&self, _: &str, _: &[Message]) -> Result<(), PartlyPublished> {
+            Ok(())
+        }
+
+        async fn subscribe_as(&self, _: &str, _: &str, _: Option<&str>) -> Result<Box<dyn EventConsumer>, PortError> {
+            let member = self.member.lock().take().expect("one member");
+            Ok(Box::new(member))
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl EventConsumer for SlowQueryMember {
+        async fn next(&mut self) -> Result<Record, PortError> {
+            match self.records.recv().await {
+                Some(record) => Ok(record),
+                None => std::future::pending().await,
+            }
+        }
+        async fn commit(&mut self, _: &Record) -> Result<(), PortError> {
+            Ok(())
+        }
+        fn backlog(&self) -> BoxFuture<'static, Result<Vec<PartitionLag>, PortError>> {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                Ok(vec![PartitionLag { partition: 0, committed: 0, end: 0 }])
+            })
+        }
+        async fn close(self: Box<Self>) {}
+    }
+
+    fn handler() -> EventHandler {
+        EventHandler {
+            store: Arc::new(MemoryCartStore::new()),
+            cache: Arc::new(MemoryCache::new()),
+            namespace: "test".into(),
+            cache_ttl: Duration::from_secs(60),
+            metrics: Metrics::new(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn records_keep_flowing_while_the_backlog_is_looked_at() {
+        let (send, records) = tokio::sync::mpsc::unbounded_channel();
+        let bus = Arc::new(SlowQueryBus { member: Mutex::new(Some(SlowQueryMember { records })) });
+        let consumer = ProductEventsConsumer {
+            bus,
+            topic: "t".into(),
+            group: "g".into(),
+            instance: None,
+            handler: handler(),
+            health: ConsumerHealth::default(),
+            stall_after: Duration::from_secs(10),
+        };
+        let metrics = consumer.handler.metrics.clone();
+        let handled = || metrics.events_applied.get() + metrics.events_skipped_old.get();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(consumer.run(cancel.clone()));
+        // Over 6 s (three backlog queries of 1.5 s each), one event every 100 ms:
+        // each is handled within a few ms of its arrival, never after a query.
+        for offset in 0..60u64 {
+            let id = Uuid::now_v7();
+            let event = ProductEvent {
+                event_id: Uuid::now_v7(),
+                event_type: EventType::ProductDeleted,
+                occurred_at: chrono::Utc::now(),
+                version: 2,
+                data: serde_json::to_value(Deleted { id }).unwrap(),
+            };
+            let before = handled();
+            send.send(Record {
+                topic: "t".into(),
+                partition: 0,
+                offset,
+                key: id.to_string(),
+                payload: serde_json::to_vec(&event).unwrap(),
+                headers: Vec::new(),
+            })
+            .unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert_eq!(handled(), before + 1, "event {offset} waited for the backlog query");
+            tokio::time::sleep(Duration::from_millis(95)).await;
+        }
         cancel.cancel();
         task.await.unwrap();
     }

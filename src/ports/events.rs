@@ -2,6 +2,7 @@
 //! partitioned topics, consumed by groups that commit their offsets.
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 
 use super::{PortError, Probe};
 
@@ -98,8 +99,10 @@ pub trait EventConsumer: Send + Sync {
     /// Commits `record` as handled: the group resumes after it.
     async fn commit(&mut self, record: &Record) -> Result<(), PortError>;
     /// The group's position on every partition of the topic (not only this
-    /// member's): what it has committed and where each partition ends.
-    async fn backlog(&self) -> Result<Vec<PartitionLag>, PortError>;
+    /// member's): what it has committed and where each partition ends. The
+    /// future owns what it needs, so the caller goes on consuming while the
+    /// broker answers (which may take a fetch's long poll per partition).
+    fn backlog(&self) -> BoxFuture<'static, Result<Vec<PartitionLag>, PortError>>;
     /// Leaves the group, so that its partitions go to the other members.
     async fn close(self: Box<Self>);
 }
