@@ -4,7 +4,10 @@
 //!   a product (browse) and a 10-line cart (view), every service in-process;
 //! - the cart view assembly: the carts service pricing a 10-line cart from a warm cache;
 //! - the cache round trip a cart view makes, and one rate-limit check, on the
-//!   memory adapters and, when `AGORA_REDIS__URL` is set, on Redis.
+//!   memory adapters and, when `AGORA_REDIS__URL` is set, on Redis;
+//! - when `AGORA_PRODUCTS__MYSQL_URL` and `AGORA_KAFKA__BROKERS` are set, the
+//!   outbox relay's throughput (MySQL to Kafka), printed as a `RESULT` line: a
+//!   throughput, not a per-call time, so it is measured outside criterion.
 
 #![allow(clippy::expect_used)] // set-up failures should stop a bench loudly
 
@@ -30,7 +33,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
@@ -203,5 +206,75 @@ fn benches(c: &mut Criterion) {
     }
 }
 
+// --- The outbox relay ----------------------------------------------------------------
+
+/// Events per relay run.
+const RELAY_EVENTS: usize = 10_000;
+
+/// Commits `RELAY_EVENTS` product creations (each with its outbox event), then
+/// times the relay publishing them all; three runs, the median printed.
+fn relay_throughput(rt: &Runtime) {
+    let (Ok(mysql), Ok(brokers)) = (std::env::var("AGORA_PRODUCTS__MYSQL_URL"), std::env::var("AGORA_KAFKA__BROKERS"))
+    else {
+        eprintln!("AGORA_PRODUCTS__MYSQL_URL and AGORA_KAFKA__BROKERS are not both set: the relay is not measured");
+        return;
+    };
+    let mut config = Config::default();
+    config.products.mysql_url = Some(mysql);
+    config.kafka.brokers = Some(brokers);
+    config.kafka.topic = format!("bench-relay-{}", Uuid::new_v4().simple());
+    let adapters =
+        rt.block_on(Adapters::connect(&config, &[agora::runtime::ServiceName::Products])).expect("MySQL and Kafka");
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let service = Arc::new(agora::products::ProductService::new(adapters.products.clone(), wake.clone()));
+    let relay = agora::products::relay::OutboxRelay::new(
+        adapters.outbox.clone(),
+        adapters.bus.clone(),
+        &config.kafka.topic,
+        wake,
+        Duration::from_secs(1),
+    );
+    // What an earlier run left pending goes first, untimed.
+    rt.block_on(relay.drain()).expect("drain");
+    let mut rates = Vec::new();
+    for _ in 0..3 {
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..16)
+                .map(|t| {
+                    let service = service.clone();
+                    tokio::spawn(async move {
+                        for i in (t..RELAY_EVENTS).step_by(16) {
+                            let fields = agora::products::domain::ProductFields {
+                                name: Some(format!("Relay bench {i}")),
+                                price: Some(Money::from_cents(1999)),
+                                stock: Some(10),
+                                category: Some("bench".into()),
+                                ..Default::default()
+                            };
+                            service.create(fields).await.expect("create");
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.expect("creator");
+            }
+        });
+        let started = std::time::Instant::now();
+        let published = rt.block_on(relay.drain()).expect("drain");
+        let seconds = started.elapsed().as_secs_f64();
+        assert!(published >= RELAY_EVENTS, "published {published} of {RELAY_EVENTS}");
+        rates.push(published as f64 / seconds);
+        eprintln!("relay: {published} events in {seconds:.2} s");
+    }
+    rates.sort_by(f64::total_cmp);
+    println!("RESULT relay_mysql_to_kafka events={RELAY_EVENTS} runs=3 median_events_per_s={:.0}", rates[1]);
+}
+
 criterion_group!(hot_paths, benches);
-criterion_main!(hot_paths);
+
+fn main() {
+    hot_paths();
+    relay_throughput(&Runtime::new().expect("runtime"));
+    Criterion::default().configure_from_args().final_summary();
+}
