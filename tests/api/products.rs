@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, assert_shape, spawn_app};
+use crate::helpers::{TestApp, assert_shape, spawn_app, spawn_with, test_config};
 
 /// Creates a product from a full body as the admin; returns its JSON.
 async fn create(app: &TestApp, admin: &str, body: Value) -> Value {
@@ -66,6 +66,18 @@ async fn list_answers_the_products_with_meta() {
     let reply = list(&empty, &[]).await;
     assert_eq!(reply["data"], json!([]));
     assert_eq!(reply["meta"], json!({ "page": 1, "limit": 20, "total": 0, "totalPages": 0 }));
+}
+
+/// The demo catalogue (`demo.seed_catalogue`, on by default) goes only into a system whose
+/// every adapter is in memory: a production database never gets it.
+#[tokio::test]
+async fn the_demo_catalogue_is_loaded_only_when_everything_is_in_memory() {
+    let mut config = test_config();
+    config.demo.seed_catalogue = true;
+    let app = spawn_with(config).await;
+    let in_memory = !crate::real::e2e_on_real() && !crate::real::e2e_in_processes();
+    let reply = list(&app, &[("limit", "100")]).await;
+    assert_eq!(reply["meta"]["total"], json!(if in_memory { 24 } else { 0 }), "in memory: {in_memory}");
 }
 
 #[tokio::test]
