@@ -1,6 +1,36 @@
-//! What the SQL adapters share: turning a driver error into a `PortError`.
+//! What the SQL adapters share: their connection pool settings, and turning a
+//! driver error into a `PortError`.
+
+use std::time::Duration;
+
+use sqlx::Connection as _;
+use sqlx::pool::PoolOptions;
 
 use crate::ports::PortError;
+
+/// A connection idle this long is pinged before it is handed out.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// The pool both SQL adapters use. sqlx pings every connection before handing
+/// it out unless told otherwise: a round trip per query on top of the one it
+/// makes when the connection comes back. Under load a connection comes back
+/// within milliseconds, so only one that sat idle (and may have outlived a
+/// server restart) is pinged; one that breaks in use fails its query (a 503)
+/// and is dropped by sqlx's check on its return.
+pub fn pool_options<DB: sqlx::Database>() -> PoolOptions<DB> {
+    PoolOptions::new()
+        .max_connections(10)
+        .acquire_timeout(Duration::from_secs(3))
+        .test_before_acquire(false)
+        .before_acquire(|conn: &mut DB::Connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IDLE_AFTER {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+}
 
 /// Connection trouble is `Unavailable` (a 503 that heals when the server is
 /// back); anything else is unexpected.
@@ -12,11 +42,36 @@ pub fn port_error(dependency: &'static str, e: sqlx::Error) -> PortError {
         | sqlx::Error::PoolClosed
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => PortError::unavailable(dependency, e),
+        sqlx::Error::Database(ref db) if db.code().is_some_and(|code| lost_connection(&code)) => {
+            PortError::unavailable(dependency, e)
+        }
         other => PortError::Unexpected(anyhow::Error::new(other).context(dependency)),
     }
+}
+
+/// SQLSTATEs that say the server went away under a connection (it is
+/// restarting or shutting down), not that the statement was wrong: class 08
+/// (connection exception) on both servers, and PostgreSQL's 57P01-57P03.
+fn lost_connection(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08") || sqlstate.starts_with("57P")
 }
 
 /// True for a unique-key violation (the store's duplicate check).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_going_away_is_told_from_a_bad_statement() {
+        for code in ["57P01", "57P02", "57P03", "08006", "08S01"] {
+            assert!(lost_connection(code), "{code}");
+        }
+        for code in ["23505", "42P01", "22003", "HY000", "40001"] {
+            assert!(!lost_connection(code), "{code}");
+        }
+    }
 }

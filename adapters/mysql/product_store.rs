@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
 use sqlx::{ConnectOptions, FromRow, MySql, QueryBuilder, Transaction};
 use uuid::Uuid;
 
-use crate::adapters::sql::{is_unique_violation, port_error};
+use crate::adapters::sql::{is_unique_violation, pool_options, port_error};
 use crate::kernel::money::Money;
 use crate::ports::{Page, PortError, Probe, WriteError};
 use crate::products::domain::{Product, ProductQuery, SortKey};
@@ -74,11 +74,7 @@ impl MySqlProductStore {
     pub async fn connect(url: &str, timeout: Duration) -> anyhow::Result<Self> {
         let options: MySqlConnectOptions = url.parse()?;
         let options = options.log_statements(tracing::log::LevelFilter::Trace).timezone(Some("+00:00".into()));
-        let pool = MySqlPoolOptions::new()
-            .max_connections(10)
-            .acquire_timeout(Duration::from_secs(3))
-            .connect_with(options)
-            .await?;
+        let pool = pool_options().connect_with(options).await?;
         let store = MySqlProductStore { pool };
         tokio::time::timeout(timeout, store.migrate()).await??;
         Ok(store)

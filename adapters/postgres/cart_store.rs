@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{ConnectOptions, FromRow};
 use uuid::Uuid;
 
-use crate::adapters::sql::port_error;
+use crate::adapters::sql::{pool_options, port_error};
 use crate::carts::domain::{CartLine, ProductSnapshot};
 use crate::carts::ports::{CartStore, CartWriteError, Refresh, Removal};
 use crate::kernel::money::Money;
@@ -58,11 +58,7 @@ impl PostgresCartStore {
     pub async fn connect(url: &str, timeout: Duration) -> anyhow::Result<Self> {
         let options: PgConnectOptions = url.parse()?;
         let options = options.log_statements(tracing::log::LevelFilter::Trace);
-        let pool = PgPoolOptions::new()
-            .max_connections(10)
-            .acquire_timeout(Duration::from_secs(3))
-            .connect_with(options)
-            .await?;
+        let pool = pool_options().connect_with(options).await?;
         let store = PostgresCartStore { pool };
         tokio::time::timeout(timeout, store.migrate()).await??;
         Ok(store)
