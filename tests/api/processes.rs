@@ -40,7 +40,15 @@ pub struct Processes {
 
 /// A free port on loopback (the kernel's choice, released for the process to take).
 fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port")
+    free_addrs::<1>()[0]
+}
+
+/// `N` distinct free addresses: each listener is held until all are chosen, or
+/// the kernel may hand out one port twice (two processes asked to listen on it,
+/// the second failing while the first answers for both).
+fn free_addrs<const N: usize>() -> [SocketAddr; N] {
+    let listeners: Vec<TcpListener> = (0..N).map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("a bound address"))
 }
 
 /// `config` as the `AGORA_*` variables that set it, secrets included.
@@ -135,6 +143,11 @@ impl Proc {
     fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
+
+    /// Still running (not exited, e.g. for want of its port).
+    fn running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
 }
 
 impl Processes {
@@ -143,8 +156,8 @@ impl Processes {
         let dir =
             PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("topology-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
-        let addrs: HashMap<&str, SocketAddr> =
-            ["users", "products", "carts", "gateway"].into_iter().map(|s| (s, free_addr())).collect();
+        let services = ["users", "products", "carts", "gateway"];
+        let addrs: HashMap<&str, SocketAddr> = services.into_iter().zip(free_addrs::<4>()).collect();
         let mut base_env = env_of(config);
         // Each process gets its own listen address; every one reaches the others at theirs.
         base_env.retain(|(k, _)| !k.ends_with("__LISTEN"));
@@ -169,6 +182,7 @@ impl Processes {
         let log = proc.log.clone();
         self.procs.lock().await.push(proc);
         assert!(answers(addr, "/health", START_BOUND).await, "{name} answers /health: see {}", log.display());
+        assert!(self.with(name, Proc::running).await, "{name} is the one answering: see {}", log.display());
         addr
     }
 
@@ -205,6 +219,7 @@ impl Processes {
             (proc.addr, proc.log.clone())
         };
         assert!(answers(addr, "/health", START_BOUND).await, "{name} answers /health again: see {}", log.display());
+        assert!(self.with(name, Proc::running).await, "{name} is the one answering: see {}", log.display());
     }
 
     pub async fn addr(&self, name: &str) -> SocketAddr {
