@@ -39,6 +39,9 @@ pub const TRIES: u32 = 3;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How often the watchdog looks at the group's backlog.
 const WATCH_EVERY: Duration = Duration::from_secs(2);
+/// A backlog query still unanswered after this is given up (and asked again),
+/// so that one lost answer cannot end the watch.
+const LOOK_BOUND: Duration = Duration::from_secs(60);
 /// Handled events are committed in batches: this many at most…
 const COMMIT_EVERY: usize = 100;
 /// …or this long after the first uncommitted one.
@@ -256,7 +259,12 @@ impl ProductEventsConsumer {
                     continue;
                 }
                 _ = watch.tick(), if looking.is_none() => {
-                    looking = Some(consumer.backlog());
+                    let query = consumer.backlog();
+                    looking = Some(Box::pin(async move {
+                        tokio::time::timeout(LOOK_BOUND, query).await.unwrap_or_else(|_| {
+                            Err(PortError::unavailable("Kafka", "the backlog query got no answer in time"))
+                        })
+                    }));
                     continue;
                 }
                 backlog = async {
@@ -460,12 +468,17 @@ mod tests {
     use uuid::Uuid;
 
     /// A bus whose members never get a record although events wait: a stuck group.
+    /// With `silent_first`, the first backlog query of the first member is never answered.
     #[derive(Default)]
     struct StuckBus {
         joins: AtomicUsize,
+        silent_first: bool,
     }
 
-    struct StuckMember;
+    struct StuckMember {
+        queries: AtomicUsize,
+        silent_first: bool,
+    }
 
     #[async_trait::async_trait]
     impl Probe for StuckBus {
@@ -481,8 +494,8 @@ mod tests {
         }
 
         async fn subscribe_as(&self, _: &str, _: &str, _: Option<&str>) -> Result<Box<dyn EventConsumer>, PortError> {
-            self.joins.fetch_add(1, Ordering::SeqCst);
-            Ok(Box::new(StuckMember))
+            let first = self.joins.fetch_add(1, Ordering::SeqCst) == 0;
+            Ok(Box::new(StuckMember { queries: AtomicUsize::new(0), silent_first: self.silent_first && first }))
         }
     }
 
@@ -495,9 +508,35 @@ mod tests {
             Ok(())
         }
         fn backlog(&self) -> BoxFuture<'static, Result<Vec<PartitionLag>, PortError>> {
+            if self.silent_first && self.queries.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Box::pin(std::future::pending());
+            }
             Box::pin(std::future::ready(Ok(vec![PartitionLag { partition: 0, committed: 3, end: 10 }])))
         }
         async fn close(self: Box<Self>) {}
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_backlog_query_that_is_never_answered_does_not_end_the_watch() {
+        let bus = Arc::new(StuckBus { silent_first: true, ..StuckBus::default() });
+        let health = ConsumerHealth::default();
+        let consumer = ProductEventsConsumer {
+            bus: bus.clone(),
+            topic: "t".into(),
+            group: "g".into(),
+            instance: None,
+            handler: handler(),
+            health: health.clone(),
+            stall_after: Duration::from_secs(10),
+        };
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(consumer.run(cancel.clone()));
+        tokio::time::sleep(LOOK_BOUND).await;
+        assert!(health.ping().await.is_ok(), "nothing known yet");
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        assert!(health.ping().await.is_err(), "the watch went on after the lost answer and saw the stall");
+        cancel.cancel();
+        task.await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]
