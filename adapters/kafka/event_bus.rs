@@ -202,11 +202,14 @@ impl EventConsumer for KafkaConsumer {
         offsets
             .add_partition_offset(&record.topic, record.partition as i32, Offset::Offset(record.offset as i64 + 1))
             .map_err(err)?;
-        // A synchronous commit blocks its thread until the broker answers.
-        tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync))
-            .await
-            .map_err(|e| PortError::Unexpected(e.into()))?
-            .map_err(err)
+        // A synchronous commit blocks its thread until the broker answers, and librdkafka
+        // sets it no deadline: bounded here, an unanswered commit counts as not made (its
+        // events are delivered again), so the consumer goes on.
+        let committing = tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync));
+        match tokio::time::timeout(CALL_TIMEOUT, committing).await {
+            Ok(joined) => joined.map_err(|e| PortError::Unexpected(e.into()))?.map_err(err),
+            Err(_) => Err(PortError::unavailable(DEPENDENCY, "the offset commit got no answer in time")),
+        }
     }
 
     fn backlog(&self) -> BoxFuture<'static, Result<Vec<PartitionLag>, PortError>> {
