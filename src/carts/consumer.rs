@@ -188,6 +188,8 @@ struct Watchdog {
     stall_after: Duration,
     last_progress: Instant,
     last_committed: Option<u64>,
+    /// When the group's backlog was last read.
+    last_read: Instant,
 }
 
 /// What the watchdog makes of the group's backlog.
@@ -202,7 +204,17 @@ enum Verdict {
 
 impl Watchdog {
     fn new(stall_after: Duration) -> Self {
-        Watchdog { stall_after, last_progress: Instant::now(), last_committed: None }
+        Watchdog { stall_after, last_progress: Instant::now(), last_committed: None, last_read: Instant::now() }
+    }
+
+    /// A backlog query failed: whether the group has been out of sight for a
+    /// whole stall window (and then starts a new window).
+    fn unread_too_long(&mut self) -> bool {
+        if self.last_read.elapsed() < self.stall_after {
+            return false;
+        }
+        self.last_read = Instant::now();
+        true
     }
 
     fn progressed(&mut self) {
@@ -210,6 +222,7 @@ impl Watchdog {
     }
 
     fn observe(&mut self, backlog: &[PartitionLag]) -> Verdict {
+        self.last_read = Instant::now();
         let waiting: u64 = backlog.iter().map(PartitionLag::lag).sum();
         let committed: u64 = backlog.iter().map(|p| p.committed).sum();
         let first = self.last_committed.is_none();
@@ -319,6 +332,13 @@ impl ProductEventsConsumer {
     ) -> Option<Option<Box<dyn EventConsumer>>> {
         let backlog = match backlog {
             Ok(b) => b,
+            Err(e) if watchdog.unread_too_long() => {
+                // A client that cannot reach the group for that long may never again (seen
+                // after a broker restart): a fresh one costs nothing during a real outage.
+                // Readiness is not touched: nothing says events wait.
+                tracing::warn!(group = %self.group, error = %e, "the group's backlog is out of reach; joining again");
+                return Some(self.join(cancel).await);
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "cannot read the group's backlog");
                 return None;
@@ -469,15 +489,18 @@ mod tests {
 
     /// A bus whose members never get a record although events wait: a stuck group.
     /// With `silent_first`, the first backlog query of the first member is never answered.
+    /// With `unreadable`, no backlog query of any member succeeds.
     #[derive(Default)]
     struct StuckBus {
         joins: AtomicUsize,
         silent_first: bool,
+        unreadable: bool,
     }
 
     struct StuckMember {
         queries: AtomicUsize,
         silent_first: bool,
+        unreadable: bool,
     }
 
     #[async_trait::async_trait]
@@ -495,7 +518,11 @@ mod tests {
 
         async fn subscribe_as(&self, _: &str, _: &str, _: Option<&str>) -> Result<Box<dyn EventConsumer>, PortError> {
             let first = self.joins.fetch_add(1, Ordering::SeqCst) == 0;
-            Ok(Box::new(StuckMember { queries: AtomicUsize::new(0), silent_first: self.silent_first && first }))
+            Ok(Box::new(StuckMember {
+                queries: AtomicUsize::new(0),
+                silent_first: self.silent_first && first,
+                unreadable: self.unreadable,
+            }))
         }
     }
 
@@ -510,6 +537,9 @@ mod tests {
         fn backlog(&self) -> BoxFuture<'static, Result<Vec<PartitionLag>, PortError>> {
             if self.silent_first && self.queries.fetch_add(1, Ordering::SeqCst) == 0 {
                 return Box::pin(std::future::pending());
+            }
+            if self.unreadable {
+                return Box::pin(std::future::ready(Err(PortError::unavailable("Kafka", "no coordinator"))));
             }
             Box::pin(std::future::ready(Ok(vec![PartitionLag { partition: 0, committed: 3, end: 10 }])))
         }
@@ -535,6 +565,32 @@ mod tests {
         assert!(health.ping().await.is_ok(), "nothing known yet");
         tokio::time::sleep(Duration::from_secs(15)).await;
         assert!(health.ping().await.is_err(), "the watch went on after the lost answer and saw the stall");
+        cancel.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_member_that_cannot_read_its_group_joins_again_and_stays_ready() {
+        let bus = Arc::new(StuckBus { unreadable: true, ..StuckBus::default() });
+        let health = ConsumerHealth::default();
+        let consumer = ProductEventsConsumer {
+            bus: bus.clone(),
+            topic: "t".into(),
+            group: "g".into(),
+            instance: None,
+            handler: handler(),
+            health: health.clone(),
+            stall_after: Duration::from_secs(10),
+        };
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(consumer.run(cancel.clone()));
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        assert_eq!(bus.joins.load(Ordering::SeqCst), 1, "within the window: the same member");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(bus.joins.load(Ordering::SeqCst), 2, "a fresh member after a window out of reach");
+        assert!(health.ping().await.is_ok(), "ready: nothing says events wait");
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        assert_eq!(bus.joins.load(Ordering::SeqCst), 3, "one more window, one more member");
         cancel.cancel();
         task.await.unwrap();
     }
