@@ -3,33 +3,18 @@
 
 use std::time::Duration;
 
-use sqlx::Connection as _;
 use sqlx::pool::PoolOptions;
 
 use crate::ports::PortError;
 
-/// A connection idle this long is pinged before it is handed out.
-const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
-
-/// The pool both SQL adapters use. sqlx pings every connection before handing
-/// it out unless told otherwise: a round trip per query on top of the one it
-/// makes when the connection comes back. Under load a connection comes back
-/// within milliseconds, so only one that sat idle (and may have outlived a
-/// server restart) is pinged; one that breaks in use fails its query (a 503)
-/// and is dropped by sqlx's check on its return.
+/// The pool both SQL adapters use. sqlx pings a connection before handing it
+/// out (and again when it comes back): a round trip per query, but a connection
+/// that died with a server restart is replaced before a query meets it. Without
+/// that ping, the second statement of a write (the cart add's tombstone check,
+/// the cart it answers with) met dead connections after a PostgreSQL restart and
+/// answered 503 for an add that had landed — so the ping stays.
 pub fn pool_options<DB: sqlx::Database>() -> PoolOptions<DB> {
-    PoolOptions::new()
-        .max_connections(10)
-        .acquire_timeout(Duration::from_secs(3))
-        .test_before_acquire(false)
-        .before_acquire(|conn: &mut DB::Connection, meta| {
-            Box::pin(async move {
-                if meta.idle_for >= PING_IDLE_AFTER {
-                    conn.ping().await?;
-                }
-                Ok(true)
-            })
-        })
+    PoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(3))
 }
 
 /// Connection trouble is `Unavailable` (a 503 that heals when the server is
