@@ -546,12 +546,11 @@ mod tests {
         async fn close(self: Box<Self>) {}
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_backlog_query_that_is_never_answered_does_not_end_the_watch() {
-        let bus = Arc::new(StuckBus { silent_first: true, ..StuckBus::default() });
+    /// A consumer on `bus` with a 10 s stall window, running: its health, its stop, its task.
+    fn start(bus: Arc<dyn EventBus>) -> (ConsumerHealth, CancellationToken, tokio::task::JoinHandle<()>) {
         let health = ConsumerHealth::default();
         let consumer = ProductEventsConsumer {
-            bus: bus.clone(),
+            bus,
             topic: "t".into(),
             group: "g".into(),
             instance: None,
@@ -561,6 +560,13 @@ mod tests {
         };
         let cancel = CancellationToken::new();
         let task = tokio::spawn(consumer.run(cancel.clone()));
+        (health, cancel, task)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_backlog_query_that_is_never_answered_does_not_end_the_watch() {
+        let bus = Arc::new(StuckBus { silent_first: true, ..StuckBus::default() });
+        let (health, cancel, task) = start(bus.clone());
         tokio::time::sleep(LOOK_BOUND).await;
         assert!(health.ping().await.is_ok(), "nothing known yet");
         tokio::time::sleep(Duration::from_secs(15)).await;
@@ -572,18 +578,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_member_that_cannot_read_its_group_joins_again_and_stays_ready() {
         let bus = Arc::new(StuckBus { unreadable: true, ..StuckBus::default() });
-        let health = ConsumerHealth::default();
-        let consumer = ProductEventsConsumer {
-            bus: bus.clone(),
-            topic: "t".into(),
-            group: "g".into(),
-            instance: None,
-            handler: handler(),
-            health: health.clone(),
-            stall_after: Duration::from_secs(10),
-        };
-        let cancel = CancellationToken::new();
-        let task = tokio::spawn(consumer.run(cancel.clone()));
+        let (health, cancel, task) = start(bus.clone());
         tokio::time::sleep(Duration::from_secs(8)).await;
         assert_eq!(bus.joins.load(Ordering::SeqCst), 1, "within the window: the same member");
         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -598,18 +593,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_stuck_consumer_is_not_ready_says_why_and_joins_again() {
         let bus = Arc::new(StuckBus::default());
-        let health = ConsumerHealth::default();
-        let consumer = ProductEventsConsumer {
-            bus: bus.clone(),
-            topic: "t".into(),
-            group: "g".into(),
-            instance: None,
-            handler: handler(),
-            health: health.clone(),
-            stall_after: Duration::from_secs(10),
-        };
-        let cancel = CancellationToken::new();
-        let task = tokio::spawn(consumer.run(cancel.clone()));
+        let (health, cancel, task) = start(bus.clone());
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert!(health.ping().await.is_ok(), "not stalled yet");
         tokio::time::sleep(Duration::from_secs(8)).await;
