@@ -487,43 +487,54 @@ mod tests {
     use crate::ports::events::PartlyPublished;
     use uuid::Uuid;
 
-    /// A bus whose members never get a record although events wait: a stuck group.
-    /// With `silent_first`, the first backlog query of the first member is never answered.
-    /// With `unreadable`, no backlog query of any member succeeds.
-    #[derive(Default)]
-    struct StuckBus {
+    /// A bus that hands each member joining the one `member` builds from how
+    /// many joined before it.
+    struct FakeBus {
         joins: AtomicUsize,
-        silent_first: bool,
-        unreadable: bool,
+        member: Box<dyn Fn(usize) -> Box<dyn EventConsumer> + Send + Sync>,
     }
 
-    struct StuckMember {
-        queries: AtomicUsize,
-        silent_first: bool,
-        unreadable: bool,
+    impl FakeBus {
+        fn new(member: impl Fn(usize) -> Box<dyn EventConsumer> + Send + Sync + 'static) -> Arc<FakeBus> {
+            Arc::new(FakeBus { joins: AtomicUsize::new(0), member: Box::new(member) })
+        }
     }
 
     #[async_trait::async_trait]
-    impl Probe for StuckBus {
+    impl Probe for FakeBus {
         async fn ping(&self) -> Result<(), PortError> {
             Ok(())
         }
     }
 
     #[async_trait::async_trait]
-    impl EventBus for StuckBus {
+    impl EventBus for FakeBus {
         async fn publish_batch(&self, _: &str, _: &[Message]) -> Result<(), PartlyPublished> {
             Ok(())
         }
 
         async fn subscribe_as(&self, _: &str, _: &str, _: Option<&str>) -> Result<Box<dyn EventConsumer>, PortError> {
-            let first = self.joins.fetch_add(1, Ordering::SeqCst) == 0;
-            Ok(Box::new(StuckMember {
-                queries: AtomicUsize::new(0),
-                silent_first: self.silent_first && first,
-                unreadable: self.unreadable,
-            }))
+            Ok((self.member)(self.joins.fetch_add(1, Ordering::SeqCst)))
         }
+    }
+
+    /// A member that never gets a record although events wait.
+    struct StuckMember {
+        queries: AtomicUsize,
+        silent_first: bool,
+        unreadable: bool,
+    }
+
+    /// A stuck group: with `silent_first`, the first member's first backlog query
+    /// is never answered; with `unreadable`, no backlog query succeeds.
+    fn stuck_bus(silent_first: bool, unreadable: bool) -> Arc<FakeBus> {
+        FakeBus::new(move |joined| {
+            Box::new(StuckMember {
+                queries: AtomicUsize::new(0),
+                silent_first: silent_first && joined == 0,
+                unreadable,
+            })
+        })
     }
 
     #[async_trait::async_trait]
@@ -565,7 +576,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_backlog_query_that_is_never_answered_does_not_end_the_watch() {
-        let bus = Arc::new(StuckBus { silent_first: true, ..StuckBus::default() });
+        let bus = stuck_bus(true, false);
         let (health, cancel, task) = start(bus.clone());
         tokio::time::sleep(LOOK_BOUND).await;
         assert!(health.ping().await.is_ok(), "nothing known yet");
@@ -577,7 +588,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_member_that_cannot_read_its_group_joins_again_and_stays_ready() {
-        let bus = Arc::new(StuckBus { unreadable: true, ..StuckBus::default() });
+        let bus = stuck_bus(false, true);
         let (health, cancel, task) = start(bus.clone());
         tokio::time::sleep(Duration::from_secs(8)).await;
         assert_eq!(bus.joins.load(Ordering::SeqCst), 1, "within the window: the same member");
@@ -592,7 +603,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_stuck_consumer_is_not_ready_says_why_and_joins_again() {
-        let bus = Arc::new(StuckBus::default());
+        let bus = stuck_bus(false, false);
         let (health, cancel, task) = start(bus.clone());
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert!(health.ping().await.is_ok(), "not stalled yet");
@@ -610,29 +621,6 @@ mod tests {
     /// backlog query takes as long as a slow broker's (a long poll per partition).
     struct SlowQueryMember {
         records: tokio::sync::mpsc::UnboundedReceiver<Record>,
-    }
-
-    struct SlowQueryBus {
-        member: Mutex<Option<SlowQueryMember>>,
-    }
-
-    #[async_trait::async_trait]
-    impl Probe for SlowQueryBus {
-        async fn ping(&self) -> Result<(), PortError> {
-            Ok(())
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl EventBus for SlowQueryBus {
-        async fn publish_batch(&self, _: &str, _: &[Message]) -> Result<(), PartlyPublished> {
-            Ok(())
-        }
-
-        async fn subscribe_as(&self, _: &str, _: &str, _: Option<&str>) -> Result<Box<dyn EventConsumer>, PortError> {
-            let member = self.member.lock().take().expect("one member");
-            Ok(Box::new(member))
-        }
     }
 
     #[async_trait::async_trait]
@@ -668,7 +656,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn records_keep_flowing_while_the_backlog_is_looked_at() {
         let (send, records) = tokio::sync::mpsc::unbounded_channel();
-        let bus = Arc::new(SlowQueryBus { member: Mutex::new(Some(SlowQueryMember { records })) });
+        let member = Mutex::new(Some(SlowQueryMember { records }));
+        let bus = FakeBus::new(move |_| Box::new(member.lock().take().expect("one member")));
         let consumer = ProductEventsConsumer {
             bus,
             topic: "t".into(),
