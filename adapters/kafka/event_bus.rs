@@ -4,6 +4,8 @@
 //! record's partition once the caller has handled it (at-least-once). A
 //! consumer given an instance name is a static member (`group.instance.id`):
 //! restarted under the same name, it takes its partitions back at once.
+//! A follower is a consumer without a group: it is assigned every partition at
+//! the high watermark asked of the broker before `follow` returns.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,7 +23,9 @@ use rdkafka::message::{Header, Headers as _, Message as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::ports::events::{EventBus, EventConsumer, Headers, Message, PartitionLag, PartlyPublished, Record};
+use crate::ports::events::{
+    EventBus, EventConsumer, EventFollower, Headers, Message, PartitionLag, PartlyPublished, Record,
+};
 use crate::ports::{PortError, Probe};
 
 const DEPENDENCY: &str = "Kafka";
@@ -145,6 +149,36 @@ impl EventBus for KafkaEventBus {
         consumer.subscribe(&[topic]).map_err(err)?;
         Ok(Box::new(KafkaConsumer { topic: topic.to_string(), consumer: Some(Arc::new(consumer)) }))
     }
+
+    async fn follow(&self, topic: &str) -> Result<Box<dyn EventFollower>, PortError> {
+        self.ensure_topic(topic).await?;
+        let consumer: StreamConsumer = base(&self.brokers)
+            // librdkafka assigns partitions only to a consumer with a group; this one never
+            // joins it (no subscribe) nor commits to it.
+            .set("group.id", format!("agora-follower-{}", uuid::Uuid::new_v4()))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            // Only if a position fell out of retention: everything again is safe, a gap is not.
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .map_err(err)?;
+        let consumer = Arc::new(consumer);
+        let assigning = Arc::clone(&consumer);
+        let topic_name = topic.to_string();
+        // The ends are asked for, not left to `Offset::End`: librdkafka would resolve that at
+        // its first fetch, after `follow` returned, and skip what was published meanwhile.
+        let positioned = tokio::task::spawn_blocking(move || -> Result<(), KafkaError> {
+            let metadata = assigning.fetch_metadata(Some(&topic_name), CALL_TIMEOUT)?;
+            let mut ends = TopicPartitionList::new();
+            for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+                let (_, high) = assigning.fetch_watermarks(&topic_name, partition.id(), CALL_TIMEOUT)?;
+                ends.add_partition_offset(&topic_name, partition.id(), Offset::Offset(high))?;
+            }
+            assigning.assign(&ends)
+        });
+        positioned.await.map_err(|e| PortError::Unexpected(e.into()))?.map_err(err)?;
+        Ok(Box::new(KafkaFollower { consumer: Some(consumer) }))
+    }
 }
 
 /// Awaits deliveries in order: how many there were, all delivered, or how
@@ -174,26 +208,30 @@ impl KafkaConsumer {
     }
 }
 
+/// The next message of `consumer`, as a record.
+async fn receive(consumer: &StreamConsumer) -> Result<Record, PortError> {
+    let message = consumer.recv().await.map_err(err)?;
+    Ok(Record {
+        topic: message.topic().to_string(),
+        partition: message.partition().max(0) as u32,
+        offset: message.offset().max(0) as u64,
+        key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default(),
+        payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        headers: message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
 #[async_trait]
 impl EventConsumer for KafkaConsumer {
     async fn next(&mut self) -> Result<Record, PortError> {
-        let consumer = self.inner()?;
-        let message = consumer.recv().await.map_err(err)?;
-        Ok(Record {
-            topic: message.topic().to_string(),
-            partition: message.partition().max(0) as u32,
-            offset: message.offset().max(0) as u64,
-            key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default(),
-            payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-            headers: message
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        })
+        receive(self.inner()?).await
     }
 
     async fn commit(&mut self, record: &Record) -> Result<(), PortError> {
@@ -264,6 +302,30 @@ impl EventConsumer for KafkaConsumer {
 impl Drop for KafkaConsumer {
     fn drop(&mut self) {
         // Not closed: leave the group off the async runtime, where blocking is harmless.
+        if let Some(consumer) = self.consumer.take() {
+            std::thread::spawn(move || drop(consumer));
+        }
+    }
+}
+
+struct KafkaFollower {
+    /// Taken by `Drop`.
+    consumer: Option<Arc<StreamConsumer>>,
+}
+
+#[async_trait]
+impl EventFollower for KafkaFollower {
+    async fn next(&mut self) -> Result<Record, PortError> {
+        match &self.consumer {
+            Some(consumer) => receive(consumer).await,
+            None => Err(PortError::Unexpected(anyhow::anyhow!("the follower is closed"))),
+        }
+    }
+}
+
+impl Drop for KafkaFollower {
+    fn drop(&mut self) {
+        // Destroying a client can block on its threads: not on the async runtime.
         if let Some(consumer) = self.consumer.take() {
             std::thread::spawn(move || drop(consumer));
         }

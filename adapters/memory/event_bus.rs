@@ -5,6 +5,7 @@
 //! partition on every run. A group's members, in the order they joined, share the partitions:
 //! partition `p` goes to member `p % members`. Every join or leave starts a new generation, in which
 //! each member restarts its partitions from the committed offsets (at-least-once delivery).
+//! A follower reads every partition from the ends they had when it began.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 use tokio::sync::watch;
 
-use crate::ports::events::{EventBus, EventConsumer, Message, PartitionLag, PartlyPublished, Record};
+use crate::ports::events::{EventBus, EventConsumer, EventFollower, Message, PartitionLag, PartlyPublished, Record};
 use crate::ports::{PortError, Probe};
 
 const DEFAULT_PARTITIONS: u32 = 3;
@@ -177,6 +178,52 @@ impl EventBus for MemoryEventBus {
             changes,
             joined: true,
         }))
+    }
+
+    async fn follow(&self, topic: &str) -> Result<Box<dyn EventFollower>, PortError> {
+        let partitions = self.shared.partitions;
+        let mut state = self.shared.state.lock();
+        let topic_state = state.topic(topic, partitions);
+        let positions = topic_state.logs.iter().map(|log| log.len() as u64).collect();
+        let changes = topic_state.changes.subscribe();
+        Ok(Box::new(MemoryFollower { shared: Arc::clone(&self.shared), topic: topic.to_owned(), positions, changes }))
+    }
+}
+
+struct MemoryFollower {
+    shared: Arc<Shared>,
+    topic: String,
+    /// Per partition: the next offset to deliver.
+    positions: Vec<u64>,
+    changes: watch::Receiver<u64>,
+}
+
+impl MemoryFollower {
+    /// The next record at or after the positions, lowest partition first; never waits.
+    fn poll(&mut self) -> Option<Record> {
+        let state = self.shared.state.lock();
+        let topic = state.topics.get(&self.topic)?;
+        let (p, record) = topic
+            .logs
+            .iter()
+            .enumerate()
+            .find_map(|(p, log)| log.get(self.positions[p] as usize).map(|record| (p, record.clone())))?;
+        self.positions[p] += 1;
+        Some(record)
+    }
+}
+
+#[async_trait]
+impl EventFollower for MemoryFollower {
+    async fn next(&mut self) -> Result<Record, PortError> {
+        loop {
+            // As in `MemoryConsumer::next`: seen before looking, so a publish after the look wakes us.
+            self.changes.borrow_and_update();
+            if let Some(record) = self.poll() {
+                return Ok(record);
+            }
+            self.changes.changed().await.map_err(|_| PortError::unavailable("event bus", "the topic is gone"))?;
+        }
     }
 }
 

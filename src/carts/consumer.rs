@@ -484,7 +484,7 @@ mod tests {
 
     use super::*;
     use crate::adapters::memory::{MemoryCache, MemoryCartStore};
-    use crate::ports::events::PartlyPublished;
+    use crate::ports::events::{EventFollower, PartlyPublished};
     use uuid::Uuid;
 
     /// A bus that hands each member joining the one `member` builds from how
@@ -515,6 +515,10 @@ mod tests {
 
         async fn subscribe_as(&self, _: &str, _: &str, _: Option<&str>) -> Result<Box<dyn EventConsumer>, PortError> {
             Ok((self.member)(self.joins.fetch_add(1, Ordering::SeqCst)))
+        }
+
+        async fn follow(&self, _: &str) -> Result<Box<dyn EventFollower>, PortError> {
+            Err(PortError::unavailable("bus", "not in this test"))
         }
     }
 

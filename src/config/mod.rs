@@ -98,6 +98,7 @@ pub struct ProductsConfig {
     pub url: Option<String>,
     pub mysql_url: Option<String>,
     pub relay_interval_ms: u64,
+    pub read_cache_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

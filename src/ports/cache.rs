@@ -32,12 +32,13 @@ pub trait Cache: Probe {
     async fn invalidate(&self, key: &str, version: u64, ttl: Duration) -> Result<(), PortError>;
 }
 
-/// What a key holds, as the adapters keep it.
+/// What a key holds, as the adapters keep it (and any cache of versioned
+/// values in a process: `V` is what it stores).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Slot {
+pub enum Slot<V = Vec<u8>> {
     Value {
         version: u64,
-        value: Vec<u8>,
+        value: V,
     },
     /// An invalidation: no value, but nothing older than `version` may land.
     Floor {
@@ -45,7 +46,7 @@ pub enum Slot {
     },
 }
 
-impl Slot {
+impl<V> Slot<V> {
     /// Whether a write of `version` may replace this.
     pub fn accepts(&self, version: u64) -> bool {
         match self {
@@ -61,7 +62,7 @@ impl Slot {
         }
     }
 
-    pub fn value(self) -> Option<Vec<u8>> {
+    pub fn value(self) -> Option<V> {
         match self {
             Slot::Value { value, .. } => Some(value),
             Slot::Floor { .. } => None,
@@ -78,7 +79,7 @@ mod tests {
         let value = Slot::Value { version: 3, value: b"x".to_vec() };
         assert!(!value.accepts(3) && !value.accepts(2) && value.accepts(4));
         assert!(!value.outdated_by(3) && value.outdated_by(4));
-        let floor = Slot::Floor { version: 3 };
+        let floor: Slot = Slot::Floor { version: 3 };
         assert!(floor.accepts(3) && floor.accepts(4) && !floor.accepts(2));
         assert!(!floor.outdated_by(2) && floor.outdated_by(4));
         assert_eq!(floor.value(), None);

@@ -1,5 +1,6 @@
 //! The event bus (Kafka in production): keyed records with headers on
-//! partitioned topics, consumed by groups that commit their offsets.
+//! partitioned topics, consumed by groups that commit their offsets, or
+//! followed from their end outside any group.
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
@@ -90,6 +91,18 @@ pub trait EventBus: Probe {
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn EventConsumer>, PortError> {
         self.subscribe_as(topic, group, None).await
     }
+
+    /// Reads every partition of `topic` from where it ends now, outside any
+    /// group (nothing is committed, no one shares the partitions). Returns once
+    /// positioned: every record published after it returns MUST be delivered.
+    async fn follow(&self, topic: &str) -> Result<Box<dyn EventFollower>, PortError>;
+}
+
+/// A reader of a whole topic, from the end it had when it began.
+#[async_trait]
+pub trait EventFollower: Send + Sync {
+    /// Waits for the next record (cancel-safe).
+    async fn next(&mut self) -> Result<Record, PortError>;
 }
 
 #[async_trait]

@@ -132,7 +132,7 @@ mod tests {
 
     use super::*;
     use crate::adapters::memory::MemoryProductStore;
-    use crate::ports::events::{EventConsumer, PartlyPublished};
+    use crate::ports::events::{EventConsumer, EventFollower, PartlyPublished};
     use crate::ports::{PortError, Probe};
     use crate::products::domain::{Product, ProductChange};
     use crate::products::ports::{OutboxEvent, ProductStore};
@@ -171,6 +171,10 @@ mod tests {
         }
 
         async fn subscribe_as(&self, _: &str, _: &str, _: Option<&str>) -> Result<Box<dyn EventConsumer>, PortError> {
+            Err(PortError::unavailable("bus", "not in this test"))
+        }
+
+        async fn follow(&self, _: &str) -> Result<Box<dyn EventFollower>, PortError> {
             Err(PortError::unavailable("bus", "not in this test"))
         }
     }

@@ -9,12 +9,11 @@ use axum::Router;
 use super::adapters::Adapters;
 use super::server::{Limits, Server, bind};
 use super::tasks::{ConsumerSlot, Task};
-use super::wiring::{self, Process, Upstreams};
+use super::wiring::{self, Process, ProductsWork, Upstreams};
 use super::{ALL_SERVICES, upstream_timeout};
 use crate::carts::consumer::{ConsumerHealth, EventHandler};
 use crate::config::Config;
 use crate::http::upstream::Upstream;
-use crate::products::relay::OutboxRelay;
 
 pub struct App {
     pub addr: SocketAddr,
@@ -22,7 +21,8 @@ pub struct App {
     /// The carts service's event handling, for replaying a topic.
     pub cart_events: EventHandler,
     server: Server,
-    relay: Task,
+    /// The products service's outbox relay and read-cache follower.
+    products_work: Task,
     consumer: ConsumerSlot,
 }
 
@@ -33,14 +33,15 @@ impl App {
     }
 
     pub async fn start_with(config: Config, adapters: Adapters) -> anyhow::Result<App> {
-        let Assembly { router, relay, cart_events, consumer_health, process } = assemble(&config, &adapters).await?;
+        let Assembly { router, products_work, cart_events, consumer_health, process } =
+            assemble(&config, &adapters).await?;
         let listener = bind(config.gateway.listen, "gateway").await?;
-        let relay = Task::spawn(|cancel| relay.run(cancel));
+        let products_work = Task::spawn(|cancel| products_work.run(cancel));
         let consumer = ConsumerSlot::new(&config, adapters.bus.clone(), cart_events.clone(), consumer_health);
         consumer.start().await;
         let limits = Limits::new(&config.server, Duration::from_secs(config.gateway.shutdown_grace_secs));
         let server = Server::spawn(listener, router, limits, process.lifecycle.clone())?;
-        Ok(App { addr: server.addr, adapters, cart_events, server, relay, consumer })
+        Ok(App { addr: server.addr, adapters, cart_events, server, products_work, consumer })
     }
 
     /// Stops the product-events consumer after its last commit.
@@ -56,7 +57,7 @@ impl App {
     /// `/ready` turns 503, requests drain, the outbox flushes, the consumer stops.
     pub async fn shutdown(self) {
         self.server.stop().await;
-        self.relay.stop().await;
+        self.products_work.stop().await;
         self.consumer.stop().await;
     }
 }
@@ -65,7 +66,7 @@ impl App {
 /// service in-process, and the background work `App` runs beside it.
 pub struct Assembly {
     pub router: Router,
-    pub relay: OutboxRelay,
+    pub products_work: ProductsWork,
     pub cart_events: EventHandler,
     pub consumer_health: ConsumerHealth,
     pub process: Process,
@@ -78,10 +79,10 @@ pub async fn assemble(config: &Config, adapters: &Adapters) -> anyhow::Result<As
     let process = Process::all_in_one();
     let upstream = |name, router| Upstream::in_process(name, router, timeout).observed(process.metrics.clone());
     let users = upstream("users service", wiring::users(config, adapters, &process).await?);
-    let (products_router, relay) = wiring::products(config, adapters, &process).await?;
+    let (products_router, products_work) = wiring::products(config, adapters, &process).await?;
     let products = upstream("products service", products_router);
     let built = wiring::carts(config, adapters, products.clone(), &process);
     let carts = upstream("carts service", built.router);
     let router = wiring::gateway(config, adapters, Upstreams { users, products, carts }, &process);
-    Ok(Assembly { router, relay, cart_events: built.events, consumer_health: built.health, process })
+    Ok(Assembly { router, products_work, cart_events: built.events, consumer_health: built.health, process })
 }

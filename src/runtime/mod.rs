@@ -80,8 +80,8 @@ pub async fn serve(config: Config, which: ServiceName) -> anyhow::Result<()> {
         }
         ServiceName::Users => ("users", config.users.listen, wiring::users(&config, &adapters, &process).await?),
         ServiceName::Products => {
-            let (router, relay) = wiring::products(&config, &adapters, &process).await?;
-            background.push(Task::spawn(|cancel| relay.run(cancel)));
+            let (router, work) = wiring::products(&config, &adapters, &process).await?;
+            background.push(Task::spawn(|cancel| work.run(cancel)));
             ("products", config.products.listen, router)
         }
         ServiceName::Carts => {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::Router;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::adapters::Adapters;
 use crate::adapters::http::{HttpProductCatalog, HttpTokenValidator};
@@ -22,6 +23,8 @@ use crate::http::trust::InternalKey;
 use crate::http::upstream::Upstream;
 use crate::http::{Edge, Listener};
 use crate::ports::events::EventBus;
+use crate::products::cache_follower::CacheFollower;
+use crate::products::read_cache::ReadCache;
 use crate::products::relay::OutboxRelay;
 use crate::products::{self, ProductService};
 use crate::telemetry::Metrics;
@@ -82,15 +85,45 @@ pub async fn users(config: &Config, adapters: &Adapters, process: &Process) -> a
     Ok(served(config, "users", users::http::router(Arc::new(service)), checks, process))
 }
 
-/// The products service's router and its outbox relay (not yet running).
-/// The demo catalogue is loaded only into an all-in-memory system.
+/// The products service's background work: its outbox relay and, when it
+/// reads through a read cache, the follower that keeps the cache exact.
+pub struct ProductsWork {
+    pub relay: OutboxRelay,
+    pub cache_follower: Option<CacheFollower>,
+}
+
+impl ProductsWork {
+    pub async fn run(self, cancel: CancellationToken) {
+        let follow = async {
+            if let Some(follower) = self.cache_follower {
+                follower.run(cancel.clone()).await;
+            }
+        };
+        tokio::join!(self.relay.run(cancel.clone()), follow);
+    }
+}
+
+/// The products service's router and its background work (not yet running).
+/// The demo catalogue is loaded only into an all-in-memory system. Reads by id
+/// go through a read cache when the store is a server and the event bus is
+/// shared (Kafka), which carries every instance's changes to the others.
 pub async fn products(
     config: &Config,
     adapters: &Adapters,
     process: &Process,
-) -> anyhow::Result<(Router, OutboxRelay)> {
+) -> anyhow::Result<(Router, ProductsWork)> {
     let wake = Arc::new(Notify::new());
-    let service = Arc::new(ProductService::new(adapters.products.clone(), wake.clone()));
+    let mut service = ProductService::new(adapters.products.clone(), wake.clone());
+    let ttl = Duration::from_secs(config.products.read_cache_ttl_secs);
+    let real = config.real_adapters();
+    let remote = real.contains(&"products.mysql_url") && real.contains(&"kafka.brokers");
+    let cache = (remote && !ttl.is_zero()).then(|| Arc::new(ReadCache::new(ttl)));
+    if let Some(cache) = &cache {
+        service = service.with_read_cache(cache.clone());
+    }
+    let cache_follower =
+        cache.map(|cache| CacheFollower { bus: adapters.bus.clone(), topic: config.kafka.topic.clone(), cache });
+    let service = Arc::new(service);
     if config.demo.seed_catalogue && config.real_adapters().is_empty() {
         let added = products::fixtures::seed(&service).await?;
         if added > 0 {
@@ -105,7 +138,10 @@ pub async fn products(
         Check::new("outbox", adapters.outbox.clone()),
         Check::new("event_bus", adapters.bus.clone()),
     ];
-    Ok((served(config, "products", products::http::router(service), checks, process), relay))
+    Ok((
+        served(config, "products", products::http::router(service), checks, process),
+        ProductsWork { relay, cache_follower },
+    ))
 }
 
 /// The carts service as built: its router, its event handling, and the

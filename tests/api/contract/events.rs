@@ -28,6 +28,7 @@ macro_rules! events_contract {
             a_batch_keeps_order_and_headers,
             backlog_counts_what_waits,
             a_static_member_resumes_at_once,
+            a_follower_reads_every_partition_from_where_it_began,
         );
     };
 }
@@ -328,5 +329,39 @@ pub async fn group_members_share_partitions(bus: Arc<dyn EventBus>) {
     stop.send(true).unwrap();
     for task in tasks {
         timeout(WAIT, task).await.expect("a consumer did not stop").unwrap();
+    }
+}
+
+/// A follower gets every record published after `follow` returned, on every partition, in each
+/// key's order, and none from before; followers are independent of each other and of groups.
+pub async fn a_follower_reads_every_partition_from_where_it_began(bus: Arc<dyn EventBus>) {
+    let topic = unique("topic");
+    let keys: Vec<String> = (0..6).map(|i| unique(&format!("key{i}"))).collect();
+    for key in &keys {
+        publish(&*bus, &topic, key, "before").await;
+    }
+    let follow = |bus: Arc<dyn EventBus>, topic: String| async move {
+        timeout(WAIT, bus.follow(&topic)).await.expect("follow timed out").expect("follow failed")
+    };
+    let mut first = follow(bus.clone(), topic.clone()).await;
+    let mut second = follow(bus.clone(), topic.clone()).await;
+    for round in 0..2 {
+        for key in &keys {
+            publish(&*bus, &topic, key, &format!("after {round}")).await;
+        }
+    }
+    for follower in [&mut first, &mut second] {
+        let mut seen: HashMap<String, Vec<String>> = HashMap::new();
+        for _ in 0..keys.len() * 2 {
+            let record = timeout(WAIT, follower.next()).await.expect("no record in time").expect("next failed");
+            seen.entry(record.key).or_default().push(String::from_utf8(record.payload).expect("text"));
+        }
+        for key in &keys {
+            assert_eq!(seen.get(key).map(Vec::as_slice), Some(&["after 0".to_string(), "after 1".to_string()][..]));
+        }
+        assert!(
+            timeout(QUIET, follower.next()).await.is_err(),
+            "a follower delivers nothing from before it began, nor anything twice"
+        );
     }
 }
