@@ -1,25 +1,94 @@
-//! What the SQL adapters share: their connection pool settings, and turning a
-//! driver error into a `PortError`.
+//! What the SQL adapters share: their connection pool settings, how a pool
+//! learns that its connections died (a server restart), and turning a driver
+//! error into a `PortError`.
 
-use std::time::Duration;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
+use sqlx::Connection as _;
 use sqlx::pool::PoolOptions;
 
 use crate::ports::PortError;
 
-/// The pool both SQL adapters use. sqlx pings a connection before handing it
-/// out (and again when it comes back): a round trip per query, but a connection
-/// that died with a server restart is replaced before a query meets it. Without
-/// that ping, the second statement of a write (the cart add's tombstone check,
-/// the cart it answers with) met dead connections after a PostgreSQL restart and
-/// answered 503 for an add that had landed — so the ping stays.
-pub fn pool_options<DB: sqlx::Database>() -> PoolOptions<DB> {
-    PoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(3))
+/// A connection idle this long is pinged before it is handed out.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+/// After a statement lost its connection, every connection is pinged before
+/// use for this long: the other idle ones died with it.
+const DOUBT_FOR: Duration = Duration::from_secs(5);
+
+/// What a pool knows of its connections' health. sqlx would ping every
+/// connection before handing it out: a round trip per statement, on top of the
+/// one it makes when the connection comes back. Under load a connection comes
+/// back within milliseconds, so only one that sat idle is pinged, and every one
+/// for a while after a statement met a dead connection. The statement that
+/// met it fails (a 503) unless it is a read, which is asked
+/// again on a checked connection (`read`) — so a write's follow-up read (the
+/// cart a cart add answers with) does not turn a write that landed into a 503.
+#[derive(Clone, Default)]
+pub struct Liveness {
+    doubt_until: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Liveness {
+    /// The pool both SQL adapters use, checking connections as said above.
+    pub fn pool_options<DB: sqlx::Database>(&self) -> PoolOptions<DB> {
+        let liveness = self.clone();
+        PoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(3))
+            .test_before_acquire(false)
+            .before_acquire(move |conn: &mut DB::Connection, meta| {
+                let check = meta.idle_for >= PING_IDLE_AFTER || liveness.in_doubt();
+                // A connection that fails its ping is closed, and the pool hands out another.
+                Box::pin(async move { Ok(!check || conn.ping().await.is_ok()) })
+            })
+    }
+
+    fn in_doubt(&self) -> bool {
+        self.doubt_until.lock().is_some_and(|until| Instant::now() < until)
+    }
+
+    /// `e` as a `PortError`; a lost connection puts the pool in doubt.
+    pub fn error(&self, dependency: &'static str, e: sqlx::Error) -> PortError {
+        if lost(&e) {
+            *self.doubt_until.lock() = Some(Instant::now() + DOUBT_FOR);
+        }
+        port_error(dependency, e)
+    }
+
+    /// Runs `read` (a statement that changes nothing), and once more on a
+    /// checked connection when its connection turned out dead.
+    pub async fn read<T, F, Fut>(&self, dependency: &'static str, read: F) -> Result<T, PortError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        match read().await {
+            Err(e) if lost(&e) => {
+                tracing::debug!(error = %e, "{dependency}: a read lost its connection; asking again");
+                let _ = self.error(dependency, e);
+                read().await.map_err(|e| self.error(dependency, e))
+            }
+            done => done.map_err(|e| self.error(dependency, e)),
+        }
+    }
+}
+
+/// Whether `e` says the connection died under the statement (so it did not run
+/// on a server that is there now), as opposed to the statement failing.
+fn lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| lost_connection(&code)),
+        _ => false,
+    }
 }
 
 /// Connection trouble is `Unavailable` (a 503 that heals when the server is
 /// back); anything else is unexpected.
-pub fn port_error(dependency: &'static str, e: sqlx::Error) -> PortError {
+fn port_error(dependency: &'static str, e: sqlx::Error) -> PortError {
     match e {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
@@ -47,8 +116,57 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
+
+    fn reset() -> sqlx::Error {
+        sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer"))
+    }
+
+    #[tokio::test]
+    async fn a_read_that_lost_its_connection_is_asked_again_once_and_puts_the_pool_in_doubt() {
+        let liveness = Liveness::default();
+        assert!(!liveness.in_doubt());
+        let calls = AtomicUsize::new(0);
+        let answer = liveness
+            .read("db", || {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                async move { if n == 0 { Err(reset()) } else { Ok(n) } }
+            })
+            .await;
+        assert_eq!(answer.unwrap(), 1);
+        assert!(liveness.in_doubt(), "the other idle connections are checked before use");
+
+        let calls = AtomicUsize::new(0);
+        let answer: Result<(), _> = liveness
+            .read("db", || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(reset()) }
+            })
+            .await;
+        assert!(matches!(answer, Err(PortError::Unavailable { .. })), "{answer:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "asked again once, not more");
+    }
+
+    #[tokio::test]
+    async fn a_failing_statement_is_not_asked_again_and_leaves_the_pool_trusted() {
+        let liveness = Liveness::default();
+        let calls = AtomicUsize::new(0);
+        let answer: Result<(), _> = liveness
+            .read("db", || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(sqlx::Error::ColumnNotFound("x".into())) }
+            })
+            .await;
+        assert!(matches!(answer, Err(PortError::Unexpected(_))), "{answer:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(!liveness.in_doubt());
+        let _ = liveness.error("db", sqlx::Error::PoolTimedOut);
+        assert!(!liveness.in_doubt(), "a pool that waited too long lost no connection");
+    }
 
     #[test]
     fn a_server_going_away_is_told_from_a_bad_statement() {

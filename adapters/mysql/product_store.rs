@@ -12,7 +12,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
 use sqlx::{ConnectOptions, FromRow, MySql, QueryBuilder, Transaction};
 use uuid::Uuid;
 
-use crate::adapters::sql::{is_unique_violation, pool_options, port_error};
+use crate::adapters::sql::{Liveness, is_unique_violation};
 use crate::kernel::money::Money;
 use crate::ports::{Page, PortError, Probe, WriteError};
 use crate::products::domain::{Product, ProductQuery, SortKey};
@@ -25,10 +25,7 @@ const CLAIM_SCAN: i64 = 1000;
 #[derive(Clone)]
 pub struct MySqlProductStore {
     pool: MySqlPool,
-}
-
-fn err(e: sqlx::Error) -> PortError {
-    port_error(DEPENDENCY, e)
+    liveness: Liveness,
 }
 
 #[derive(FromRow)]
@@ -74,8 +71,9 @@ impl MySqlProductStore {
     pub async fn connect(url: &str, timeout: Duration) -> anyhow::Result<Self> {
         let options: MySqlConnectOptions = url.parse()?;
         let options = options.log_statements(tracing::log::LevelFilter::Trace).timezone(Some("+00:00".into()));
-        let pool = pool_options().connect_with(options).await?;
-        let store = MySqlProductStore { pool };
+        let liveness = Liveness::default();
+        let pool = liveness.pool_options().connect_with(options).await?;
+        let store = MySqlProductStore { pool, liveness };
         tokio::time::timeout(timeout, store.migrate()).await??;
         Ok(store)
     }
@@ -85,7 +83,11 @@ impl MySqlProductStore {
         Ok(())
     }
 
-    async fn insert_event(tx: &mut Transaction<'_, MySql>, event: &OutboxEvent) -> Result<(), PortError> {
+    fn err(&self, e: sqlx::Error) -> PortError {
+        self.liveness.error(DEPENDENCY, e)
+    }
+
+    async fn insert_event(&self, tx: &mut Transaction<'_, MySql>, event: &OutboxEvent) -> Result<(), PortError> {
         let headers = if event.headers.is_empty() {
             None
         } else {
@@ -99,17 +101,17 @@ impl MySqlProductStore {
             .bind(naive(event.created_at))
             .execute(&mut **tx)
             .await
-            .map_err(err)?;
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
     /// After a write that matched no row: was it missing, or changed meanwhile?
-    async fn missing_or_conflict(tx: &mut Transaction<'_, MySql>, id: Uuid) -> Result<WriteError, PortError> {
+    async fn missing_or_conflict(&self, tx: &mut Transaction<'_, MySql>, id: Uuid) -> Result<WriteError, PortError> {
         let exists: Option<u64> = sqlx::query_scalar("SELECT version FROM products WHERE id = ?")
             .bind(id.to_string())
             .fetch_optional(&mut **tx)
             .await
-            .map_err(err)?;
+            .map_err(|e| self.err(e))?;
         Ok(if exists.is_some() { WriteError::Conflict } else { WriteError::NotFound })
     }
 }
@@ -138,7 +140,7 @@ fn filtered<'a>(qb: &mut QueryBuilder<'a, MySql>, q: &'a ProductQuery) {
 #[async_trait]
 impl Probe for MySqlProductStore {
     async fn ping(&self) -> Result<(), PortError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(err)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(|e| self.err(e))?;
         Ok(())
     }
 }
@@ -148,7 +150,7 @@ impl ProductStore for MySqlProductStore {
     async fn list(&self, q: &ProductQuery) -> Result<Page<Product>, PortError> {
         let mut count = QueryBuilder::<MySql>::new("SELECT COUNT(*) FROM products");
         filtered(&mut count, q);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await.map_err(err)?;
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await.map_err(|e| self.err(e))?;
         let mut select = QueryBuilder::<MySql>::new(format!("SELECT {COLUMNS} FROM products"));
         filtered(&mut select, q);
         let column = match q.sort.key {
@@ -159,17 +161,15 @@ impl ProductStore for MySqlProductStore {
         let dir = if q.sort.descending { "DESC" } else { "ASC" };
         select.push(format!(" ORDER BY {column} {dir}, id {dir} LIMIT "));
         select.push_bind(i64::from(q.limit)).push(" OFFSET ").push_bind(q.offset() as i64);
-        let rows: Vec<Row> = select.build_query_as().fetch_all(&self.pool).await.map_err(err)?;
+        let rows: Vec<Row> = select.build_query_as().fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
         let items = rows.into_iter().map(Product::try_from).collect::<Result<_, _>>()?;
         Ok(Page { items, total: total.max(0) as u64 })
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Product>, PortError> {
-        let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM products WHERE id = ?"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(err)?;
+        let (sql, id) = (format!("SELECT {COLUMNS} FROM products WHERE id = ?"), id.to_string());
+        let row: Option<Row> =
+            self.liveness.read(DEPENDENCY, || sqlx::query_as(&sql).bind(&id).fetch_optional(&self.pool)).await?;
         row.map(Product::try_from).transpose()
     }
 
@@ -184,12 +184,12 @@ impl ProductStore for MySqlProductStore {
             list.push_bind(id);
         }
         qb.push(")");
-        let rows: Vec<Row> = qb.build_query_as().fetch_all(&self.pool).await.map_err(err)?;
+        let rows: Vec<Row> = qb.build_query_as().fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
         rows.into_iter().map(Product::try_from).collect()
     }
 
     async fn create(&self, p: &Product, event: &OutboxEvent) -> Result<(), WriteError> {
-        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         let inserted = sqlx::query(&format!("INSERT INTO products ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
             .bind(p.id.to_string())
             .bind(&p.name)
@@ -205,16 +205,16 @@ impl ProductStore for MySqlProductStore {
             .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => return Err(WriteError::Duplicate),
-            Err(e) => return Err(err(e).into()),
+            Err(e) => return Err(self.err(e).into()),
             Ok(_) => {}
         }
-        Self::insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(err)?;
+        self.insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(|e| self.err(e))?;
         Ok(())
     }
 
     async fn update(&self, p: &Product, expected_version: u64, event: &OutboxEvent) -> Result<(), WriteError> {
-        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         let done = sqlx::query(
             "UPDATE products SET name = ?, description = ?, price_cents = ?, stock = ?, category = ?, image_url = ?,
                  version = ?, updated_at = ? WHERE id = ? AND version = ?",
@@ -231,28 +231,28 @@ impl ProductStore for MySqlProductStore {
         .bind(expected_version)
         .execute(&mut *tx)
         .await
-        .map_err(err)?;
+        .map_err(|e| self.err(e))?;
         if done.rows_affected() == 0 {
-            return Err(Self::missing_or_conflict(&mut tx, p.id).await?);
+            return Err(self.missing_or_conflict(&mut tx, p.id).await?);
         }
-        Self::insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(err)?;
+        self.insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(|e| self.err(e))?;
         Ok(())
     }
 
     async fn delete(&self, id: Uuid, expected_version: u64, event: &OutboxEvent) -> Result<(), WriteError> {
-        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         let done = sqlx::query("DELETE FROM products WHERE id = ? AND version = ?")
             .bind(id.to_string())
             .bind(expected_version)
             .execute(&mut *tx)
             .await
-            .map_err(err)?;
+            .map_err(|e| self.err(e))?;
         if done.rows_affected() == 0 {
-            return Err(Self::missing_or_conflict(&mut tx, id).await?);
+            return Err(self.missing_or_conflict(&mut tx, id).await?);
         }
-        Self::insert_event(&mut tx, event).await?;
-        tx.commit().await.map_err(err)?;
+        self.insert_event(&mut tx, event).await?;
+        tx.commit().await.map_err(|e| self.err(e))?;
         Ok(())
     }
 }
@@ -272,7 +272,7 @@ struct OutboxRow {
 #[async_trait]
 impl Outbox for MySqlProductStore {
     async fn claim(&self, owner: &str, limit: usize, lease: Duration) -> Result<Vec<OutboxEvent>, PortError> {
-        let mut tx = self.pool.begin().await.map_err(err)?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         // Locking what we read makes a second claimer wait for our leases.
         let rows: Vec<OutboxRow> = sqlx::query_as(
             "SELECT seq, id, event_key, payload, headers, created_at,
@@ -283,7 +283,7 @@ impl Outbox for MySqlProductStore {
         .bind(CLAIM_SCAN)
         .fetch_all(&mut *tx)
         .await
-        .map_err(err)?;
+        .map_err(|e| self.err(e))?;
         let mut blocked: HashSet<String> = HashSet::new();
         let mut claimed = Vec::new();
         let mut seqs = Vec::new();
@@ -317,9 +317,9 @@ impl Outbox for MySqlProductStore {
                 list.push_bind(*s);
             }
             qb.push(")");
-            qb.build().execute(&mut *tx).await.map_err(err)?;
+            qb.build().execute(&mut *tx).await.map_err(|e| self.err(e))?;
         }
-        tx.commit().await.map_err(err)?;
+        tx.commit().await.map_err(|e| self.err(e))?;
         Ok(claimed)
     }
 
@@ -333,12 +333,13 @@ impl Outbox for MySqlProductStore {
             list.push_bind(id.to_string());
         }
         qb.push(")");
-        qb.build().execute(&self.pool).await.map_err(err)?;
+        qb.build().execute(&self.pool).await.map_err(|e| self.err(e))?;
         Ok(())
     }
 
     async fn pending(&self) -> Result<u64, PortError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(&self.pool).await.map_err(err)?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(&self.pool).await.map_err(|e| self.err(e))?;
         Ok(n.max(0) as u64)
     }
 }

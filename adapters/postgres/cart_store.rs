@@ -10,7 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{ConnectOptions, FromRow};
 use uuid::Uuid;
 
-use crate::adapters::sql::{pool_options, port_error};
+use crate::adapters::sql::Liveness;
 use crate::carts::domain::{CartLine, ProductSnapshot};
 use crate::carts::ports::{CartStore, CartWriteError, Refresh, Removal};
 use crate::kernel::money::Money;
@@ -21,6 +21,7 @@ const DEPENDENCY: &str = "PostgreSQL";
 #[derive(Clone)]
 pub struct PostgresCartStore {
     pool: PgPool,
+    liveness: Liveness,
 }
 
 #[derive(FromRow)]
@@ -58,22 +59,25 @@ impl PostgresCartStore {
     pub async fn connect(url: &str, timeout: Duration) -> anyhow::Result<Self> {
         let options: PgConnectOptions = url.parse()?;
         let options = options.log_statements(tracing::log::LevelFilter::Trace);
-        let pool = pool_options().connect_with(options).await?;
-        let store = PostgresCartStore { pool };
+        let liveness = Liveness::default();
+        let pool = liveness.pool_options().connect_with(options).await?;
+        let store = PostgresCartStore { pool, liveness };
         tokio::time::timeout(timeout, store.migrate()).await??;
         Ok(store)
     }
 
-    pub fn from_pool(pool: PgPool) -> Self {
-        PostgresCartStore { pool }
+    async fn is_removed(&self, product_id: Uuid) -> Result<bool, PortError> {
+        self.liveness
+            .read(DEPENDENCY, || {
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM removed_products WHERE product_id = $1)")
+                    .bind(product_id)
+                    .fetch_one(&self.pool)
+            })
+            .await
     }
 
-    async fn is_removed(&self, product_id: Uuid) -> Result<bool, PortError> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM removed_products WHERE product_id = $1)")
-            .bind(product_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(err)
+    fn err(&self, e: sqlx::Error) -> PortError {
+        self.liveness.error(DEPENDENCY, e)
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -82,14 +86,10 @@ impl PostgresCartStore {
     }
 }
 
-fn err(e: sqlx::Error) -> PortError {
-    port_error(DEPENDENCY, e)
-}
-
 #[async_trait]
 impl Probe for PostgresCartStore {
     async fn ping(&self) -> Result<(), PortError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(err)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(|e| self.err(e))?;
         Ok(())
     }
 }
@@ -97,12 +97,9 @@ impl Probe for PostgresCartStore {
 #[async_trait]
 impl CartStore for PostgresCartStore {
     async fn lines(&self, user: Uuid) -> Result<Vec<CartLine>, PortError> {
+        let sql = format!("SELECT {COLUMNS} FROM cart_items WHERE user_id = $1 ORDER BY added_at, seq");
         let rows: Vec<Row> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM cart_items WHERE user_id = $1 ORDER BY added_at, seq"))
-                .bind(user)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(err)?;
+            self.liveness.read(DEPENDENCY, || sqlx::query_as(&sql).bind(user).fetch_all(&self.pool)).await?;
         Ok(rows.into_iter().map(CartLine::from).collect())
     }
 
@@ -138,7 +135,7 @@ impl CartStore for PostgresCartStore {
             .bind(max_quantity as i32)
             .fetch_optional(&self.pool)
             .await
-            .map_err(err)?;
+            .map_err(|e| self.err(e))?;
         match row {
             Some(row) => {
                 // A removal that began before this add committed may not have seen its line:
@@ -157,7 +154,7 @@ impl CartStore for PostgresCartStore {
                         .bind(product.id)
                         .fetch_optional(&self.pool)
                         .await
-                        .map_err(err)?;
+                        .map_err(|e| self.err(e))?;
                 Err(CartWriteError::LimitExceeded { current: current.unwrap_or(0).max(0) as u32 })
             }
         }
@@ -170,7 +167,7 @@ impl CartStore for PostgresCartStore {
             .bind(quantity as i32)
             .execute(&self.pool)
             .await
-            .map_err(err)?;
+            .map_err(|e| self.err(e))?;
         if done.rows_affected() == 0 { Err(CartWriteError::NotFound) } else { Ok(()) }
     }
 
@@ -180,12 +177,16 @@ impl CartStore for PostgresCartStore {
             .bind(product_id)
             .execute(&self.pool)
             .await
-            .map_err(err)?;
+            .map_err(|e| self.err(e))?;
         Ok(done.rows_affected() > 0)
     }
 
     async fn clear(&self, user: Uuid) -> Result<(), PortError> {
-        sqlx::query("DELETE FROM cart_items WHERE user_id = $1").bind(user).execute(&self.pool).await.map_err(err)?;
+        sqlx::query("DELETE FROM cart_items WHERE user_id = $1")
+            .bind(user)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -207,7 +208,7 @@ impl CartStore for PostgresCartStore {
         .bind(product.version as i64)
         .fetch_one(&self.pool)
         .await
-        .map_err(err)?;
+        .map_err(|e| self.err(e))?;
         Ok(Refresh { changed: changed.max(0) as u64, current: current.max(0) as u64 })
     }
 
@@ -218,12 +219,12 @@ impl CartStore for PostgresCartStore {
             .bind(product_id)
             .execute(&self.pool)
             .await
-            .map_err(err)?;
+            .map_err(|e| self.err(e))?;
         let done = sqlx::query("DELETE FROM cart_items WHERE product_id = $1")
             .bind(product_id)
             .execute(&self.pool)
             .await
-            .map_err(err)?;
+            .map_err(|e| self.err(e))?;
         Ok(Removal { removed: done.rows_affected(), already: marked.rows_affected() == 0 })
     }
 }
