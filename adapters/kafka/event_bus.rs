@@ -147,7 +147,7 @@ impl EventBus for KafkaEventBus {
         }
         let consumer: StreamConsumer = config.create().map_err(err)?;
         consumer.subscribe(&[topic]).map_err(err)?;
-        Ok(Box::new(KafkaConsumer { topic: topic.to_string(), consumer: Some(Arc::new(consumer)) }))
+        Ok(Box::new(KafkaConsumer { topic: topic.to_string(), consumer: Some(Arc::new(consumer)), lost: false }))
     }
 
     async fn follow(&self, topic: &str) -> Result<Box<dyn EventFollower>, PortError> {
@@ -200,6 +200,8 @@ struct KafkaConsumer {
     topic: String,
     /// `None` once closed.
     consumer: Option<Arc<StreamConsumer>>,
+    /// Its client failed for good.
+    lost: bool,
 }
 
 impl KafkaConsumer {
@@ -209,8 +211,8 @@ impl KafkaConsumer {
 }
 
 /// The next message of `consumer`, as a record.
-async fn receive(consumer: &StreamConsumer) -> Result<Record, PortError> {
-    let message = consumer.recv().await.map_err(err)?;
+async fn receive(consumer: &StreamConsumer) -> Result<Record, KafkaError> {
+    let message = consumer.recv().await?;
     Ok(Record {
         topic: message.topic().to_string(),
         partition: message.partition().max(0) as u32,
@@ -231,7 +233,21 @@ async fn receive(consumer: &StreamConsumer) -> Result<Record, PortError> {
 #[async_trait]
 impl EventConsumer for KafkaConsumer {
     async fn next(&mut self) -> Result<Record, PortError> {
-        receive(self.inner()?).await
+        let consumer = self.inner()?;
+        match receive(consumer).await {
+            Ok(record) => Ok(record),
+            Err(e) => {
+                // A fatal error (e.g. fenced by a newer static member) ends this client for good.
+                if matches!(e, KafkaError::MessageConsumptionFatal(_)) || consumer.client().fatal_error().is_some() {
+                    self.lost = true;
+                }
+                Err(err(e))
+            }
+        }
+    }
+
+    fn is_lost(&self) -> bool {
+        self.lost
     }
 
     async fn commit(&mut self, record: &Record) -> Result<(), PortError> {
@@ -317,7 +333,7 @@ struct KafkaFollower {
 impl EventFollower for KafkaFollower {
     async fn next(&mut self) -> Result<Record, PortError> {
         match &self.consumer {
-            Some(consumer) => receive(consumer).await,
+            Some(consumer) => receive(consumer).await.map_err(err),
             None => Err(PortError::Unexpected(anyhow::anyhow!("the follower is closed"))),
         }
     }

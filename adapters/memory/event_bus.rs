@@ -294,12 +294,22 @@ impl EventConsumer for MemoryConsumer {
         loop {
             // Mark the current version seen before looking, so that a change after the look wakes us.
             self.changes.borrow_and_update();
+            if self.is_lost() {
+                return Err(PortError::unavailable("event bus", "fenced: a newer member joined under this one's name"));
+            }
             if let Some(record) = self.poll() {
                 return Ok(record);
             }
             // The only await: dropping the future here loses nothing (cancel-safe).
             self.changes.changed().await.map_err(|_| PortError::unavailable("event bus", "the topic is gone"))?;
         }
+    }
+
+    /// Like Kafka's fencing: a newer member under this one's static name replaced it.
+    fn is_lost(&self) -> bool {
+        let state = self.shared.state.lock();
+        let group = state.topics.get(&self.topic).and_then(|topic| topic.groups.get(&self.group));
+        self.joined && group.is_some_and(|g| !g.members.contains(&self.member))
     }
 
     async fn commit(&mut self, record: &Record) -> Result<(), PortError> {

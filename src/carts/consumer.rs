@@ -11,7 +11,8 @@
 //! would fail alike. A watchdog compares the group's committed offsets with
 //! the ends of the partitions: events waiting with no progress for
 //! `carts.consumer_stall_secs` make the service not ready, say so in the log,
-//! and make the consumer join its group again.
+//! and make the consumer join its group again. A member whose client failed
+//! for good (fenced by a newer member under its static name) joins at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -264,6 +265,8 @@ impl ProductEventsConsumer {
         // The backlog query in flight: records keep being handled while the broker answers.
         let mut looking: Option<BoxFuture<'static, Result<Vec<PartitionLag>, PortError>>> = None;
         let mut uncommitted = Uncommitted::default();
+        // The pause before joining again after this member was lost.
+        let mut relost = Duration::ZERO;
         loop {
             let record = tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -302,11 +305,30 @@ impl ProductEventsConsumer {
             };
             match record {
                 Ok(record) => {
+                    relost = Duration::ZERO;
                     if !self.handle_until_done(&record, &cancel).await {
                         break;
                     }
                     if uncommitted.add(record) >= COMMIT_EVERY {
                         uncommitted.commit(&mut *consumer, &mut watchdog).await;
+                    }
+                }
+                Err(e) if consumer.is_lost() => {
+                    tracing::error!(
+                        group = %self.group, error = %e,
+                        "this member of the group is lost (a member under the same carts.consumer_instance_id took its place?); joining again"
+                    );
+                    uncommitted.commit(&mut *consumer, &mut watchdog).await;
+                    consumer.close().await;
+                    // At once the first time; members that keep taking each other's place
+                    // (two processes under one name) do it ever more slowly.
+                    if pause(&cancel, relost).await {
+                        return;
+                    }
+                    relost = (relost * 2).clamp(Duration::from_secs(1), MAX_BACKOFF);
+                    match self.join(&cancel).await {
+                        Some(c) => consumer = c,
+                        None => return,
                     }
                 }
                 Err(e) => {
@@ -617,6 +639,46 @@ mod tests {
         assert_eq!(bus.joins.load(Ordering::SeqCst), 2, "it joined its group again");
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert!(health.ping().await.is_err(), "still not ready: nothing moved");
+        cancel.cancel();
+        task.await.unwrap();
+    }
+
+    /// A member whose client fails for good at its first read (fenced).
+    struct FencedMember;
+
+    #[async_trait::async_trait]
+    impl EventConsumer for FencedMember {
+        async fn next(&mut self) -> Result<Record, PortError> {
+            Err(PortError::unavailable("Kafka", "static consumer fenced"))
+        }
+        fn is_lost(&self) -> bool {
+            true
+        }
+        async fn commit(&mut self, _: &Record) -> Result<(), PortError> {
+            Ok(())
+        }
+        fn backlog(&self) -> BoxFuture<'static, Result<Vec<PartitionLag>, PortError>> {
+            Box::pin(std::future::ready(Ok(Vec::new())))
+        }
+        async fn close(self: Box<Self>) {}
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_member_is_replaced_at_once_and_a_member_lost_again_waits() {
+        let bus = FakeBus::new(|joined| -> Box<dyn EventConsumer> {
+            match joined {
+                0 | 1 => Box::new(FencedMember),
+                _ => Box::new(StuckMember { queries: AtomicUsize::new(0), silent_first: false, unreadable: false }),
+            }
+        });
+        let (health, cancel, task) = start(bus.clone());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(bus.joins.load(Ordering::SeqCst), 2, "joined again at once");
+        assert!(health.ping().await.is_ok(), "a member replaced at once is no stall");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(bus.joins.load(Ordering::SeqCst), 2, "lost again with nothing read between: it waits");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(bus.joins.load(Ordering::SeqCst), 3);
         cancel.cancel();
         task.await.unwrap();
     }

@@ -109,6 +109,12 @@ pub trait EventFollower: Send + Sync {
 pub trait EventConsumer: Send + Sync {
     /// Waits for the next record of this member's partitions (cancel-safe).
     async fn next(&mut self) -> Result<Record, PortError>;
+    /// Whether this member can never consume again (its client failed for
+    /// good, e.g. fenced by a newer member under its static name), so that
+    /// the caller joins anew at once instead of waiting for it to heal.
+    fn is_lost(&self) -> bool {
+        false
+    }
     /// Commits `record` as handled: the group resumes after it.
     async fn commit(&mut self, record: &Record) -> Result<(), PortError>;
     /// The group's position on every partition of the topic (not only this

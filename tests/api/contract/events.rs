@@ -29,6 +29,7 @@ macro_rules! events_contract {
             backlog_counts_what_waits,
             a_static_member_resumes_at_once,
             a_follower_reads_every_partition_from_where_it_began,
+            a_member_replaced_under_its_name_is_lost,
         );
     };
 }
@@ -224,6 +225,29 @@ pub async fn a_static_member_resumes_at_once(bus: Arc<dyn EventBus>) {
         "took {:?}: it waited for a session to time out",
         started.elapsed()
     );
+    second.close().await;
+}
+
+/// A static member replaced by a newer one under its name (a restart whose old process still
+/// runs) can never consume again, and says so, so that its owner joins anew instead of waiting.
+pub async fn a_member_replaced_under_its_name_is_lost(bus: Arc<dyn EventBus>) {
+    let (topic, group, key, name) = (unique("topic"), unique("group"), unique("key"), unique("instance"));
+    publish(&*bus, &topic, &key, "0").await;
+    let mut first = timeout(WAIT, bus.subscribe_as(&topic, &group, Some(&name))).await.unwrap().unwrap();
+    next(&mut first).await;
+    assert!(!first.is_lost());
+    let mut second = timeout(WAIT, bus.subscribe_as(&topic, &group, Some(&name))).await.unwrap().unwrap();
+    assert_eq!(payloads(&[next(&mut second).await]), ["0"], "the newer member takes over");
+    let failed = timeout(WAIT, async {
+        loop {
+            if first.next().await.is_err() && first.is_lost() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(failed.is_ok(), "the replaced member never learnt it was lost");
+    assert!(!second.is_lost());
     second.close().await;
 }
 
