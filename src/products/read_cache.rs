@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::domain::Product;
 use crate::ports::cache::Slot;
+use crate::telemetry::Metrics;
 
 /// Most products kept; the least useful go first beyond it.
 const CAPACITY: u64 = 50_000;
@@ -37,6 +38,7 @@ pub enum Lookup {
 pub struct ReadCache {
     entries: Moka<Uuid, Slot<Arc<Product>>>,
     serving: AtomicBool,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl ReadCache {
@@ -45,7 +47,14 @@ impl ReadCache {
         ReadCache {
             entries: Moka::builder().max_capacity(CAPACITY).time_to_live(ttl).build(),
             serving: AtomicBool::new(false),
+            metrics: None,
         }
+    }
+
+    /// Counts its hits and misses in `metrics`.
+    pub fn observed(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// From now on every change is announced: lookups may hit and misses fill.
@@ -58,7 +67,12 @@ impl ReadCache {
         if !self.serving.load(Ordering::Acquire) {
             return Lookup::Off;
         }
-        match self.entries.get(&id).and_then(Slot::value) {
+        let found = self.entries.get(&id).and_then(Slot::value);
+        if let Some(metrics) = &self.metrics {
+            let hit = u64::from(found.is_some());
+            Metrics::cache_lookup(&metrics.product_read_cache, hit, 1 - hit);
+        }
+        match found {
             Some(product) => Lookup::Hit(product),
             None => Lookup::Miss,
         }
@@ -152,6 +166,21 @@ mod tests {
         assert_eq!(held(&cache, id), Some(3));
         cache.fill(&product(id, 2, "late"));
         assert_eq!(held(&cache, id), Some(3), "an entry never goes back in time");
+    }
+
+    #[test]
+    fn hits_and_misses_are_counted() {
+        let metrics = Metrics::new();
+        let cache = ReadCache::new(Duration::from_secs(60)).observed(metrics.clone());
+        cache.serve();
+        let id = Uuid::new_v4();
+        assert_eq!(cache.lookup(id), Lookup::Miss);
+        cache.fill(&product(id, 1, "a"));
+        assert!(matches!(cache.lookup(id), Lookup::Hit(_)));
+        assert!(matches!(cache.lookup(id), Lookup::Hit(_)));
+        let text = metrics.render();
+        assert!(text.contains(r#"agora_product_read_cache_lookups_total{result="miss"} 1"#), "{text}");
+        assert!(text.contains(r#"agora_product_read_cache_lookups_total{result="hit"} 2"#), "{text}");
     }
 
     #[test]

@@ -117,7 +117,7 @@ pub async fn products(
     let ttl = Duration::from_secs(config.products.read_cache_ttl_secs);
     let real = config.real_adapters();
     let remote = real.contains(&"products.mysql_url") && real.contains(&"kafka.brokers");
-    let cache = (remote && !ttl.is_zero()).then(|| Arc::new(ReadCache::new(ttl)));
+    let cache = (remote && !ttl.is_zero()).then(|| Arc::new(ReadCache::new(ttl).observed(process.metrics.clone())));
     if let Some(cache) = &cache {
         service = service.with_read_cache(cache.clone());
     }

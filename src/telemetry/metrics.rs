@@ -105,6 +105,7 @@ pub struct Metrics {
     pub rate_limit: Family<DecisionLabels, Counter>,
     pub auth_cache: Family<ResultLabels, Counter>,
     pub product_cache: Family<ResultLabels, Counter>,
+    pub product_read_cache: Family<ResultLabels, Counter>,
     pub upstream_errors: Family<UpstreamLabels, Counter>,
     pub circuit: Family<CircuitLabels, Gauge>,
     pub outbox_pending: Gauge,
@@ -124,6 +125,7 @@ impl Metrics {
             rate_limit: Family::default(),
             auth_cache: Family::default(),
             product_cache: Family::default(),
+            product_read_cache: Family::default(),
             upstream_errors: Family::default(),
             circuit: Family::default(),
             outbox_pending: Gauge::default(),
@@ -150,6 +152,11 @@ impl Metrics {
             "agora_product_cache_lookups",
             "Products found in the carts' cache or not",
             m.product_cache.clone(),
+        );
+        registry.register(
+            "agora_product_read_cache_lookups",
+            "Products read by id found in the products service's read cache or not",
+            m.product_read_cache.clone(),
         );
         registry.register(
             "agora_upstream_errors",
