@@ -49,7 +49,7 @@ impl CartStore for MemoryCartStore {
         product: &ProductSnapshot,
         quantity: u32,
         max_quantity: u32,
-    ) -> Result<CartLine, CartWriteError> {
+    ) -> Result<Vec<CartLine>, CartWriteError> {
         let mut inner = self.carts.lock();
         if inner.removed.contains(&product.id) {
             return Err(CartWriteError::ProductGone);
@@ -62,17 +62,15 @@ impl CartStore for MemoryCartStore {
                 }
                 line.quantity += quantity;
                 line.refresh(product);
-                Ok(line.clone())
             }
             None => {
                 if quantity > max_quantity {
                     return Err(CartWriteError::LimitExceeded { current: 0 });
                 }
-                let line = CartLine::new(product, quantity, crate::kernel::clock::now());
-                lines.push(line.clone());
-                Ok(line)
+                lines.push(CartLine::new(product, quantity, crate::kernel::clock::now()));
             }
         }
+        Ok(lines.clone())
     }
 
     async fn set_quantity(&self, user: Uuid, product_id: Uuid, quantity: u32) -> Result<(), CartWriteError> {

@@ -36,6 +36,13 @@ struct Row {
     added_at: DateTime<Utc>,
 }
 
+#[derive(FromRow)]
+struct RowAndRemoval {
+    #[sqlx(flatten)]
+    line: Row,
+    removed: bool,
+}
+
 impl From<Row> for CartLine {
     fn from(r: Row) -> Self {
         CartLine {
@@ -76,6 +83,24 @@ impl PostgresCartStore {
             .await
     }
 
+    /// The user's lines, and whether `product_id` was removed, in one statement.
+    async fn lines_and_removal(&self, user: Uuid, product_id: Uuid) -> Result<(Vec<CartLine>, bool), PortError> {
+        let sql = format!(
+            "SELECT {COLUMNS}, EXISTS (SELECT 1 FROM removed_products WHERE product_id = $2) AS removed
+             FROM cart_items WHERE user_id = $1 ORDER BY added_at, seq"
+        );
+        let rows: Vec<RowAndRemoval> = self
+            .liveness
+            .read(DEPENDENCY, || sqlx::query_as(&sql).bind(user).bind(product_id).fetch_all(&self.pool))
+            .await?;
+        let removed = match rows.first() {
+            Some(row) => row.removed,
+            // No line at all (a clear, or the removal itself, went by): ask on its own.
+            None => self.is_removed(product_id).await?,
+        };
+        Ok((rows.into_iter().map(|r| r.line.into()).collect(), removed))
+    }
+
     fn err(&self, e: sqlx::Error) -> PortError {
         self.liveness.error(DEPENDENCY, e)
     }
@@ -109,7 +134,7 @@ impl CartStore for PostgresCartStore {
         product: &ProductSnapshot,
         quantity: u32,
         max_quantity: u32,
-    ) -> Result<CartLine, CartWriteError> {
+    ) -> Result<Vec<CartLine>, CartWriteError> {
         let sql = format!(
             "INSERT INTO cart_items AS c (user_id, product_id, quantity, name, image_url, price_cents, \
                  price_at_add_cents, product_version, added_at)
@@ -124,7 +149,7 @@ impl CartStore for PostgresCartStore {
              WHERE c.quantity + EXCLUDED.quantity <= $8
              RETURNING {COLUMNS}"
         );
-        let row: Option<Row> = sqlx::query_as(&sql)
+        let upserted: Option<Row> = sqlx::query_as(&sql)
             .bind(user)
             .bind(product.id)
             .bind(quantity as i32)
@@ -136,15 +161,22 @@ impl CartStore for PostgresCartStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        match row {
+        match upserted {
             Some(row) => {
                 // A removal that began before this add committed may not have seen its line:
-                // the tombstone is written first, so looking for it now settles the race.
-                if self.is_removed(product.id).await? {
+                // the tombstone is written first, so looking for it now settles the race. The
+                // cart the add answers with comes in the same round trip.
+                let (mut lines, removed) = self.lines_and_removal(user, product.id).await?;
+                if removed {
                     self.remove(user, product.id).await?;
                     return Err(CartWriteError::ProductGone);
                 }
-                Ok(row.into())
+                // The added line as this add left it (a concurrent add may have changed it since).
+                let added = CartLine::from(row);
+                if let Some(line) = lines.iter_mut().find(|l| l.product_id == added.product_id) {
+                    *line = added;
+                }
+                Ok(lines)
             }
             None if self.is_removed(product.id).await? => Err(CartWriteError::ProductGone),
             None => {

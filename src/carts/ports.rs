@@ -47,14 +47,16 @@ pub trait CartStore: Probe {
     /// MUST NOT lose an update under concurrent adds. A newer snapshot also
     /// refreshes the line's denormalized fields. MUST refuse with `ProductGone`
     /// (and leave no line) for a product removed by `remove_product`, before
-    /// or while this add runs.
+    /// or while this add runs. Returns the user's lines after the add, as
+    /// `lines` gives them, the added line as this add left it (the cart the
+    /// add answers with; the store may read it with its removal check).
     async fn add(
         &self,
         user: Uuid,
         product: &ProductSnapshot,
         quantity: u32,
         max_quantity: u32,
-    ) -> Result<CartLine, CartWriteError>;
+    ) -> Result<Vec<CartLine>, CartWriteError>;
     /// Sets the quantity of an existing line; `NotFound` when there is none.
     async fn set_quantity(&self, user: Uuid, product_id: Uuid, quantity: u32) -> Result<(), CartWriteError>;
     /// Removes one line; false when there was none.

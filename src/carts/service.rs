@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::domain::{self, CartView, Live, MAX_QUANTITY, ProductSnapshot};
+use super::domain::{self, CartLine, CartView, Live, MAX_QUANTITY, ProductSnapshot};
 use super::ports::{CartStore, CartWriteError, ProductCatalog};
 use crate::kernel::breaker::Breaker;
 use crate::kernel::validation::FieldError;
@@ -79,6 +79,11 @@ impl CartService {
 
     pub async fn view(&self, user: Uuid) -> Result<CartView, CartError> {
         let lines = self.store.lines(user).await?;
+        self.priced(lines).await
+    }
+
+    /// `lines` priced with the live catalogue (their own copies if it is down).
+    async fn priced(&self, lines: Vec<CartLine>) -> Result<CartView, CartError> {
         if lines.is_empty() {
             return Ok(domain::price(&[], Live::Unknown));
         }
@@ -95,8 +100,8 @@ impl CartService {
     pub async fn add(&self, user: Uuid, product_id: Uuid, quantity: u32) -> Result<CartView, CartError> {
         let product = self.product(product_id).await?;
         let max = product.stock.min(MAX_QUANTITY);
-        match self.store.add(user, &product, quantity, max).await {
-            Ok(_) => {}
+        let lines = match self.store.add(user, &product, quantity, max).await {
+            Ok(lines) => lines,
             Err(CartWriteError::LimitExceeded { current }) => {
                 return Err(if u64::from(current) + u64::from(quantity) > u64::from(product.stock) {
                     CartError::InsufficientStock { available: product.stock }
@@ -106,8 +111,8 @@ impl CartService {
             }
             Err(CartWriteError::NotFound | CartWriteError::ProductGone) => return Err(CartError::ProductNotFound),
             Err(CartWriteError::Port(e)) => return Err(e.into()),
-        }
-        self.view(user).await
+        };
+        self.priced(lines).await
     }
 
     /// Sets a line's quantity; 0 removes it.

@@ -60,6 +60,7 @@ fn snapshot_of(id: Uuid, price_cents: i64, version: u64) -> ProductSnapshot {
     }
 }
 
+/// An add, and the line it made or changed as the add returned it.
 async fn add(
     store: &dyn CartStore,
     user: Uuid,
@@ -67,13 +68,18 @@ async fn add(
     quantity: u32,
     max: u32,
 ) -> Result<CartLine, CartWriteError> {
-    timeout(WAIT, store.add(user, product, quantity, max)).await.expect("add timed out")
+    let cart = timeout(WAIT, store.add(user, product, quantity, max)).await.expect("add timed out")?;
+    Ok(cart.into_iter().find(|l| l.product_id == product.id).expect("the added line is in the cart"))
 }
 
-/// A successful add; it then waits a little, so that lines added one after another have distinct
-/// times even on a clock that counts milliseconds.
+/// A successful add, alone on the cart, which must return what `lines` gives then; it then waits a
+/// little, so that lines added one after another have distinct times even on a clock that counts
+/// milliseconds.
 async fn added(store: &dyn CartStore, user: Uuid, product: &ProductSnapshot, quantity: u32) -> CartLine {
-    let line = add(store, user, product, quantity, 999).await.expect("add failed");
+    let cart =
+        timeout(WAIT, store.add(user, product, quantity, 999)).await.expect("add timed out").expect("add failed");
+    assert_eq!(cart, lines(store, user).await, "an add returns the user's lines");
+    let line = cart.into_iter().find(|l| l.product_id == product.id).expect("the added line is in the cart");
     tokio::time::sleep(Duration::from_millis(3)).await;
     line
 }
