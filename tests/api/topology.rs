@@ -244,6 +244,67 @@ async fn topology_two_carts_processes_share_the_partitions_and_take_over() {
     figure(&format!("scale-out: the survivor caught up {} ms after the kill", took.as_millis()));
 }
 
+/// How many product reads by id the products process at `addr` answered from its read cache.
+async fn read_cache_hits(addr: std::net::SocketAddr) -> u64 {
+    let text = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(r#"agora_product_read_cache_lookups_total{result="hit"} "#))
+        .map_or(0, |n| n.trim().parse::<f64>().unwrap() as u64)
+}
+
+/// Two products processes on one MySQL and Kafka: each keeps what it reads in its read cache,
+/// and a change made through the other one reaches it as a product event, so it never keeps
+/// showing an old version (the gateway writes through the first, the test reads the second).
+#[tokio::test]
+#[ignore = "starts five processes: run by scripts/test"]
+async fn topology_a_second_products_process_shows_every_change_of_the_first() {
+    let app = spawn_processes(test_config()).await;
+    let p = processes(&app);
+    let second = p.add("products-b", "products", Processes::free_addr(), &[]).await;
+    let admin = app.admin_token().await;
+    let product = app.create_product(&admin, "Twin", 1.0, 5).await;
+    let url = format!("http://{second}/api/products/{}", product["id"].as_str().unwrap());
+    let shown = || async {
+        let r = reqwest::get(&url).await.unwrap();
+        match r.status() {
+            StatusCode::OK => Some(r.json::<Value>().await.unwrap()["data"]["version"].as_u64().unwrap()),
+            StatusCode::NOT_FOUND => None,
+            other => panic!("the second products process answered {other}"),
+        }
+    };
+    // Its cache serves once its follower is positioned: read until a read is a hit.
+    let serving = eventually(Duration::from_secs(20), || async {
+        shown().await;
+        read_cache_hits(second).await > 0
+    })
+    .await;
+    assert!(serving, "the second process never served a product from its read cache");
+
+    let mut slowest = Duration::ZERO;
+    for i in 0..20 {
+        let path = format!("/api/products/{}", product["id"].as_str().unwrap());
+        let version =
+            app.put(&path, Some(&admin), json!({"price": 2 + i})).await.expect(200).data()["version"].as_u64().unwrap();
+        let changed = Instant::now();
+        let seen = eventually(Duration::from_secs(5), || async { shown().await == Some(version) }).await;
+        assert!(seen, "version {version} never showed in the second process");
+        slowest = slowest.max(changed.elapsed());
+    }
+    let hits = read_cache_hits(second).await;
+    assert!(shown().await.is_some() && read_cache_hits(second).await > hits, "the second process reads from its cache");
+    app.delete(&format!("/api/products/{}", product["id"].as_str().unwrap()), Some(&admin)).await.expect(200);
+    let deleted = Instant::now();
+    assert!(
+        eventually(Duration::from_secs(5), || async { shown().await.is_none() }).await,
+        "the deleted product stayed"
+    );
+    figure(&format!(
+        "two products processes: a change showed in the other one within {} ms (slowest of 20), a deletion {} ms",
+        slowest.as_millis(),
+        deleted.elapsed().as_millis()
+    ));
+}
+
 #[tokio::test]
 #[ignore = "starts five processes: run by scripts/test"]
 async fn topology_two_gateways_share_one_budget() {
