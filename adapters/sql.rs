@@ -22,10 +22,10 @@ const DOUBT_FOR: Duration = Duration::from_secs(5);
 /// connection before handing it out: a round trip per statement, on top of the
 /// one it makes when the connection comes back. Under load a connection comes
 /// back within milliseconds, so only one that sat idle is pinged, and every one
-/// for a while after a statement met a dead connection. The statement that
-/// met it fails (a 503) unless it is a read, which is asked
-/// again on a checked connection (`read`) — so a write's follow-up read (the
-/// cart a cart add answers with) does not turn a write that landed into a 503.
+/// for a while after a statement met a dead connection. The statement that met
+/// it fails (a 503) unless it is a read, which is asked again on a checked
+/// connection (`read`), so a write's follow-up read (the cart a cart add
+/// answers with) does not turn a write that landed into a 503.
 #[derive(Clone, Default)]
 pub struct Liveness {
     doubt_until: Arc<Mutex<Option<Instant>>>,
@@ -50,11 +50,16 @@ impl Liveness {
         self.doubt_until.lock().is_some_and(|until| Instant::now() < until)
     }
 
-    /// `e` as a `PortError`; a lost connection puts the pool in doubt.
-    pub fn error(&self, dependency: &'static str, e: sqlx::Error) -> PortError {
-        if lost(&e) {
+    /// A lost connection puts the pool in doubt: its other connections are checked before use.
+    fn heed(&self, e: &sqlx::Error) {
+        if lost(e) {
             *self.doubt_until.lock() = Some(Instant::now() + DOUBT_FOR);
         }
+    }
+
+    /// `e` as a `PortError`, heeded.
+    pub fn error(&self, dependency: &'static str, e: sqlx::Error) -> PortError {
+        self.heed(&e);
         port_error(dependency, e)
     }
 
@@ -68,7 +73,7 @@ impl Liveness {
         match read().await {
             Err(e) if lost(&e) => {
                 tracing::debug!(error = %e, "{dependency}: a read lost its connection; asking again");
-                let _ = self.error(dependency, e);
+                self.heed(&e);
                 read().await.map_err(|e| self.error(dependency, e))
             }
             done => done.map_err(|e| self.error(dependency, e)),
@@ -76,8 +81,8 @@ impl Liveness {
     }
 }
 
-/// Whether `e` says the connection died under the statement (so it did not run
-/// on a server that is there now), as opposed to the statement failing.
+/// Whether `e` says the connection died under the statement (a server restart,
+/// a broken socket), as opposed to the statement failing.
 fn lost(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
