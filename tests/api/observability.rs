@@ -159,6 +159,7 @@ fn exposed() -> HashSet<String> {
     m.rate_limit.get_or_create(&DecisionLabels { decision: "allowed", limiter: "shared" }).inc();
     m.auth_cache.get_or_create(&ResultLabels { result: "hit" }).inc();
     m.product_cache.get_or_create(&ResultLabels { result: "hit" }).inc();
+    m.product_read_cache.get_or_create(&ResultLabels { result: "hit" }).inc();
     m.upstream_errors.get_or_create(&UpstreamLabels { upstream: "users", kind: "timeout" }).inc();
     m.set_circuit("users", "closed");
     m.outbox_pending.set(0);
