@@ -168,11 +168,10 @@ impl EventBus for KafkaEventBus {
         // The ends are asked for, not left to `Offset::End`: librdkafka would resolve that at
         // its first fetch, after `follow` returned, and skip what was published meanwhile.
         let positioned = tokio::task::spawn_blocking(move || -> Result<(), KafkaError> {
-            let metadata = assigning.fetch_metadata(Some(&topic_name), CALL_TIMEOUT)?;
             let mut ends = TopicPartitionList::new();
-            for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-                let (_, high) = assigning.fetch_watermarks(&topic_name, partition.id(), CALL_TIMEOUT)?;
-                ends.add_partition_offset(&topic_name, partition.id(), Offset::Offset(high))?;
+            for partition in partition_ids(&assigning, &topic_name)? {
+                let (_, high) = assigning.fetch_watermarks(&topic_name, partition, CALL_TIMEOUT)?;
+                ends.add_partition_offset(&topic_name, partition, Offset::Offset(high))?;
             }
             assigning.assign(&ends)
         });
@@ -208,6 +207,13 @@ impl KafkaConsumer {
     fn inner(&self) -> Result<&Arc<StreamConsumer>, PortError> {
         self.consumer.as_ref().ok_or_else(|| PortError::Unexpected(anyhow::anyhow!("the consumer is closed")))
     }
+}
+
+/// The partitions of `topic`, as the broker's metadata lists them. Blocks its
+/// thread until the broker answers: call it off the async runtime.
+fn partition_ids(consumer: &StreamConsumer, topic: &str) -> Result<Vec<i32>, KafkaError> {
+    let metadata = consumer.fetch_metadata(Some(topic), CALL_TIMEOUT)?;
+    Ok(metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect())
 }
 
 /// The next message of `consumer`, as a record.
@@ -274,9 +280,7 @@ impl EventConsumer for KafkaConsumer {
         let topic = self.topic.clone();
         // Every call here blocks its thread until the broker answers.
         let blocking = tokio::task::spawn_blocking(move || -> Result<Vec<PartitionLag>, KafkaError> {
-            let metadata = consumer.fetch_metadata(Some(&topic), CALL_TIMEOUT)?;
-            let partitions: Vec<i32> =
-                metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+            let partitions = partition_ids(&consumer, &topic)?;
             let mut wanted = TopicPartitionList::new();
             for p in &partitions {
                 wanted.add_partition(&topic, *p);
